@@ -1,0 +1,5 @@
+"""keras_initcmp: see and compare weight-initialization schemes in Keras 3 and TensorBoard."""
+
+__version__ = "0.1.0"
+
+from keras_initcmp import initializers
