@@ -1,0 +1,268 @@
+"""`ActivationHistograms`: per-layer activation histograms and statistics in TensorBoard.
+
+Keras' TensorBoard callback logs weight histograms only; activation histograms were
+dropped in TF2 and the Keras maintainers asked for a separate callback
+(keras-team/keras PR 17624). This is that callback.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from keras_initcmp import histograms
+from keras_initcmp.stats import LayerOutputs, as_input_tensors, layer_moments, select_layers
+
+__all__ = ["ActivationHistograms"]
+
+_SCALAR_TAGS = ("activation_mean", "activation_std", "activation_zero_fraction",
+                "activation_saturation", "activation_nonfinite")
+
+
+class ActivationHistograms(keras.callbacks.Callback):
+    """Logs per-layer activation histograms and statistics of a fixed probe batch.
+
+    Every snapshot runs one forward pass of `probe_data` through a multi-output
+    model built once, and writes to TensorBoard, for each observed layer:
+
+    - histogram `activations/<layer>` (finite values; Histograms and Distributions
+      dashboards);
+    - scalars `activation_mean/<layer>`, `activation_std/<layer>`,
+      `activation_zero_fraction/<layer>` (exactly 0: dead ReLU),
+      `activation_saturation/<layer>` (`|a| >= 0.99`), `activation_nonfinite/<layer>`;
+    - with `probe_labels`: histograms `gradients/<layer>/<var>` and the scalar
+      `gradient_norm/<layer>` of the compiled loss on the probe batch;
+    - with `weights=True`: histograms `weights/<layer>/<var>`.
+
+    The first snapshot is taken at step 0, before the first training step (the
+    state the initializer produced); then after every epoch (step = epochs done)
+    or every `every` training batches (step = batches done, from the optimizer's
+    iteration count). A diverging model is reported (`activation_nonfinite`),
+    never stops training. Under a `tf.distribute` strategy only the chief writes.
+
+    Args:
+        log_dir: Folder for the event files (created if missing).
+        probe_data: Model inputs of the probe batch: an array, or a list/dict of
+            arrays for a model with several inputs. Keep it small (hundreds of
+            samples): every snapshot processes all of it.
+        every: `"epoch"` (default) or a positive int N: snapshot every N batches.
+        layers: Layer names to observe; `None` (default) observes every layer
+            except input layers.
+        bins: Histogram buckets, default 30 (as `tf.summary.histogram`).
+        probe_labels: Targets for `probe_data`; enables gradient histograms and
+            norms. Default `None`.
+        weights: Also log weight histograms. Default `False`.
+        max_histogram_values: Bin at most this many values per layer, sampled
+            uniformly, to bound a snapshot's cost on very large activations; the
+            histogram's counts then add up to this number. The scalars are always
+            exact over all values. Default `None` (bin everything).
+
+    Example:
+
+    >>> model.fit(x, y, epochs=10, callbacks=[
+    ...     ActivationHistograms("logs/run1", probe_data=x[:512])])
+
+    Then `tensorboard --logdir logs`. In a custom training loop call
+    `snapshot(step)` yourself and `close()` at the end.
+    """
+
+    def __init__(self, log_dir, probe_data, every="epoch", layers=None, bins=30,
+                 probe_labels=None, weights=False, max_histogram_values=None):
+        super().__init__()
+        if not (every == "epoch" or _is_positive_int(every)):
+            raise ValueError(
+                f"Argument `every` must be 'epoch' or a positive int. Received: every={every!r}"
+            )
+        if not _is_positive_int(bins):
+            raise ValueError(f"Argument `bins` must be a positive int. Received: bins={bins!r}")
+        if max_histogram_values is not None and not _is_positive_int(max_histogram_values):
+            raise ValueError(
+                "Argument `max_histogram_values` must be a positive int or None. "
+                f"Received: max_histogram_values={max_histogram_values!r}"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.probe_data = as_input_tensors(probe_data, "probe_data")
+        self.probe_size = keras.tree.flatten(self.probe_data)[0].shape[0]
+        self.probe_labels = None
+        if probe_labels is not None:
+            self.probe_labels = as_input_tensors(probe_labels, "probe_labels")
+            label_size = keras.tree.flatten(self.probe_labels)[0].shape[0]
+            if label_size != self.probe_size:
+                raise ValueError(
+                    "Argument `probe_labels` must have one label per sample of `probe_data`. "
+                    f"Received: {label_size} labels for {self.probe_size} samples"
+                )
+        self.every = every
+        self.layers = None if layers is None else list(layers)
+        self.bins = bins
+        self.weights = bool(weights)
+        self.max_histogram_values = max_histogram_values
+        self._writer = None
+        self._snapshot_function = None
+        self._step = None
+        self._last_step = None
+        if every != "epoch":
+            # Only then: Keras calls batch hooks that a callback implements.
+            self.on_train_batch_end = self._after_batch
+
+    # --- Keras hooks -----------------------------------------------------------
+
+    def set_model(self, model):
+        if model is not getattr(self, "_model", None):
+            self._snapshot_function = None
+        super().set_model(model)
+
+    def on_train_begin(self, logs=None):
+        self._check_writable()
+        self._check_probe_shape()
+        if int(self._optimizer_iterations()) == 0 and self._last_step is None:
+            self.snapshot(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every == "epoch":
+            self.snapshot(epoch + 1)
+
+    def _after_batch(self, batch, logs=None):
+        batches_done = int(self._optimizer_iterations())
+        last = self._last_step or 0
+        if batches_done // self.every > last // self.every:
+            self.snapshot(batches_done)
+
+    def on_train_end(self, logs=None):
+        self.close()
+
+    # --- public API ------------------------------------------------------------
+
+    def snapshot(self, step):
+        """Log one snapshot of the current model at `step` (for custom training loops).
+
+        Call `set_model(model)` first when the callback is not passed to `fit`.
+        """
+        if not self._is_chief():
+            return
+        if self._snapshot_function is None:
+            self._build()
+        self._step.assign(step)
+        with self._writer.as_default():
+            self._snapshot_function(*self._probe_tensors)
+        self._writer.flush()
+        self._last_step = int(step)
+
+    def close(self):
+        """Flush and close the event file; a later snapshot opens a new one."""
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
+        self._snapshot_function = None
+
+    # --- internals -------------------------------------------------------------
+
+    def _build(self):
+        """Create the writer and trace the snapshot: once per model and writer."""
+        model = self.model
+        if model is None:
+            raise ValueError("Call `set_model(model)` before `snapshot(step)` outside `fit`.")
+        observed = select_layers(model, self.layers)
+        outputs = LayerOutputs(model, observed)
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+        if self._step is None:
+            self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="snapshot_step")
+        step = self._step
+        bins, cap = self.bins, self.max_histogram_values
+
+        def histogram(tag, values):
+            rows = histograms.buckets(values, bins, cap)
+            histograms.write_histogram(tag, rows, step)
+
+        @tf.function
+        def snapshot(x, y):
+            if y is None:
+                activations, _ = outputs(x)
+            else:
+                with tf.GradientTape() as tape:
+                    activations, predictions = outputs(x)
+                    loss = model.compute_loss(x=x, y=y, y_pred=predictions, training=False)
+                variables = [layer.trainable_variables for layer in observed]
+                gradients = tape.gradient(loss, variables)
+            for index, (layer, activation) in enumerate(zip(observed, activations)):
+                histogram(f"activations/{layer.name}", activation)
+                stats = _stats_tensors(layer_moments(activation))
+                for tag, value in zip(_SCALAR_TAGS, stats):
+                    tf.summary.scalar(f"{tag}/{layer.name}", value, step=step)
+                if y is not None:
+                    _write_gradients(layer, variables[index], gradients[index], histogram, step)
+                if self.weights:
+                    for variable in layer.weights:
+                        histogram(f"weights/{layer.name}/{variable.name}", variable)
+
+        self._snapshot_function = snapshot
+        self._probe_tensors = tf.nest.map_structure(
+            tf.convert_to_tensor, (self.probe_data, self.probe_labels))
+
+    def _is_chief(self):
+        strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+        return strategy.extended.should_save_summary
+
+    def _optimizer_iterations(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        return 0 if optimizer is None else optimizer.iterations
+
+    def _check_writable(self):
+        try:
+            os.makedirs(self.log_dir, exist_ok=True)
+            if not os.access(self.log_dir, os.W_OK | os.X_OK):
+                raise PermissionError(f"no write permission on {self.log_dir!r}")
+        except OSError as error:
+            raise ValueError(
+                f"Argument `log_dir` must be a writable folder. Received: log_dir={self.log_dir!r} "
+                f"({error})"
+            ) from error
+
+    def _check_probe_shape(self):
+        """Fail before the first training step, not after an epoch, on a probe that cannot fit."""
+        inputs = getattr(self.model, "inputs", None) or []
+        probes = keras.tree.flatten(self.probe_data)
+        if not inputs or len(inputs) != len(probes):
+            expected = [tuple(i.shape) for i in inputs] or "unknown"
+            if inputs:
+                raise ValueError(
+                    f"Argument `probe_data` must match the model's inputs {expected}. "
+                    f"Received: probe_data with shapes {[p.shape for p in probes]}"
+                )
+            return
+        for model_input, probe in zip(inputs, probes):
+            expected = tuple(model_input.shape)[1:]
+            if len(expected) != probe.ndim - 1 or any(
+                    e is not None and e != p for e, p in zip(expected, probe.shape[1:])):
+                raise ValueError(
+                    f"Argument `probe_data` must match the model's input shape "
+                    f"{(None, *expected)}. Received: probe_data of shape {probe.shape}"
+                )
+
+
+def _stats_tensors(moments):
+    """`moments_to_stats` in graph form, in the order of `_SCALAR_TAGS`."""
+    total, count, values_sum, squares, zeros, saturated, nonfinite = tf.unstack(moments)
+    return (
+        tf.math.divide_no_nan(values_sum, count),
+        tf.sqrt(tf.math.divide_no_nan(squares, count)),
+        tf.math.divide_no_nan(zeros, total),
+        tf.math.divide_no_nan(saturated, total),
+        nonfinite,
+    )
+
+
+def _write_gradients(layer, variables, gradients, histogram, step):
+    present = [(v, g) for v, g in zip(variables, gradients) if g is not None]
+    for variable, gradient in present:
+        histogram(f"gradients/{layer.name}/{variable.name}", gradient)
+    if present:
+        norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))
+                                 for _, g in present]))
+        tf.summary.scalar(f"gradient_norm/{layer.name}", norm, step=step)
+
+
+def _is_positive_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
