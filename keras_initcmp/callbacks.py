@@ -116,7 +116,7 @@ class ActivationHistograms(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._check_writable()
         self._check_probe_shape()
-        if int(self._optimizer_iterations()) == 0 and self._last_step is None:
+        if self._optimizer_iterations() == 0 and self._last_step is None:
             self.snapshot(0)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -124,7 +124,7 @@ class ActivationHistograms(keras.callbacks.Callback):
             self.snapshot(epoch + 1)
 
     def _after_batch(self, batch, logs=None):
-        batches_done = int(self._optimizer_iterations())
+        batches_done = self._optimizer_iterations()
         last = self._last_step or 0
         if batches_done // self.every > last // self.every:
             self.snapshot(batches_done)
@@ -197,8 +197,9 @@ class ActivationHistograms(keras.callbacks.Callback):
                         histogram(f"weights/{layer.name}/{variable.name}", variable)
 
         self._snapshot_function = snapshot
-        self._probe_tensors = tf.nest.map_structure(
-            tf.convert_to_tensor, (self.probe_data, self.probe_labels))
+        self._probe_tensors = [
+            None if data is None else tf.nest.map_structure(tf.convert_to_tensor, data)
+            for data in (self.probe_data, self.probe_labels)]
 
     def _is_chief(self):
         strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
@@ -206,7 +207,7 @@ class ActivationHistograms(keras.callbacks.Callback):
 
     def _optimizer_iterations(self):
         optimizer = getattr(self.model, "optimizer", None)
-        return 0 if optimizer is None else optimizer.iterations
+        return 0 if optimizer is None else int(optimizer.iterations.numpy())
 
     def _check_writable(self):
         try:
