@@ -11,51 +11,71 @@ as they show their own.
 import tensorflow as tf
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 
+from keras_initcmp import stats
+
 __all__ = ["buckets", "write_histogram"]
 
 _METADATA = histogram_metadata.create_summary_metadata(display_name=None, description=None)
 
 
-def buckets(values, bins, max_values=None, seed=(0, 0)):
+def buckets(values, bins, moments=None, max_values=None, seed=(0, 0)):
     """`[bins, 3]` float64 rows `[left, right, count]` over the finite values.
 
-    Matches `tf.summary.histogram`: `bins` equal buckets over `[min, max]`, the last
-    one closed; all counts in the last bucket when every value is equal; all zeros
-    when there is no finite value.
+    Matches `tf.summary.histogram` edge for edge and count for count: `bins` equal
+    buckets over `[min, max]`, the last one closed; all counts in the last bucket
+    when every value is equal; all zeros when there is no finite value.
 
     Args:
         values: A tensor of any shape.
         bins: Number of buckets, a positive Python int.
+        moments: `stats.layer_moments(values)` if already computed (its min, max
+            and non-finite count save passes over the data).
         max_values: Bin at most this many values, drawn uniformly (with
             replacement) by a stateless generator with `seed`; `None` bins all.
+            The edges still span the minimum and maximum of all values.
     """
     values = tf.reshape(values, [-1])
+    if moments is None:
+        moments = stats.layer_moments(values)
+    low, high, nonfinite = moments[7], moments[8], moments[6]
     if max_values is not None and values.shape[0] is not None and values.shape[0] > max_values:
         picks = tf.random.stateless_uniform(
             [max_values], seed=seed, maxval=tf.size(values, tf.int64), dtype=tf.int64)
         values = tf.gather(values, picks)
-    values = tf.cast(values, tf.float64)
-    finite = tf.math.is_finite(values)
-    any_finite = tf.reduce_any(finite)
-    low = tf.reduce_min(tf.where(finite, values, tf.constant(float("inf"), tf.float64)))
-    high = tf.reduce_max(tf.where(finite, values, tf.constant(float("-inf"), tf.float64)))
-    width = (high - low) / bins
-    # tf.summary.histogram's rule, with non-finite values sent past the last bucket
-    # (index `bins`), where bincount's maxlength drops them.
-    offsets = tf.where(finite, values - low, tf.zeros_like(values))
-    indices = tf.cast(tf.floor(tf.math.divide_no_nan(offsets, width)), tf.int32)
-    indices = tf.where(finite, tf.minimum(indices, bins - 1), bins)
-    counts = tf.math.bincount(indices, minlength=bins, maxlength=bins, dtype=tf.float64)
-    single_value = tf.equal(high, low)
-    counts = tf.where(
-        single_value,
-        tf.concat([tf.zeros([bins - 1], tf.float64), [tf.reduce_sum(counts)]], 0),
-        counts,
-    )
-    edges = tf.concat([tf.linspace(low, high, bins + 1)[:-1], [high]], 0)
-    edges = tf.where(single_value, tf.fill([bins + 1], high), edges)
-    rows = tf.stack([edges[:-1], edges[1:], counts], axis=1)
-    return tf.where(any_finite, rows, tf.zeros_like(rows))
+    finite_values = tf.cond(nonfinite > 0,
+                            lambda: tf.boolean_mask(values, tf.math.is_finite(values)),
+                            lambda: values)
+    count = tf.cast(tf.size(finite_values), tf.float64)
+
+    def spread():
+        edges = tf.concat([tf.linspace(low, high, bins + 1)[:-1], [high]], 0)
+        counts = tf.cast(_fixed_width_counts(finite_values, low, high, bins), tf.float64)
+        return tf.stack([edges[:-1], edges[1:], counts], axis=1)
+
+    def single_value():
+        edges = tf.fill([bins], high)
+        counts = tf.concat([tf.zeros([bins - 1], tf.float64), [count]], 0)
+        return tf.stack([edges, edges, counts], axis=1)
+
+    def empty():
+        return tf.zeros([bins, 3], tf.float64)
+
+    return tf.case([(tf.equal(count, 0), empty), (tf.equal(low, high), single_value)],
+                   default=spread)
+
+
+def _fixed_width_counts(values, low, high, bins, parts=4):
+    """`tf.histogram_fixed_width` in float64, which computes tf.summary.histogram's
+    `floor((x - min) / ((max - min) / bins))`, clamped; its counting loop is
+    sequential, so split the values and let the parts run in parallel."""
+    value_range = tf.stack([low, high])
+    size = values.shape[0]
+    if size is None or size < parts * 65_536:
+        chunks = [values]
+    else:
+        chunks = tf.split(values, [size // parts] * (parts - 1) + [size - size // parts * (parts - 1)])
+    return tf.add_n([tf.histogram_fixed_width(tf.cast(chunk, tf.float64), value_range, bins)
+                     for chunk in chunks])
 
 
 def write_histogram(tag, rows, step):

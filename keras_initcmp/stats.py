@@ -76,39 +76,71 @@ class LayerOutputs:
 def layer_moments(activation):
     """Sufficient statistics of one tensor, to be combined across batches.
 
-    Returns a float64 vector: total count, finite count, sum of finite values,
-    sum of squared deviations from their mean, zeros, saturated, non-finite.
+    Returns a float64 vector (see `MOMENTS`): total count, finite count, sum of the
+    finite values, sum of their squared deviations from their mean, zeros,
+    saturated, non-finite, and the finite minimum and maximum. A few cheap
+    reductions over float32 when every value is finite (checked through the sum,
+    which any NaN or Inf poisons); a masked variant only for diverging models.
     """
     values = tf.reshape(tf.cast(activation, tf.float32), [-1])
-    finite = tf.math.is_finite(values)
-    finite_values = tf.where(finite, values, tf.zeros_like(values))
-    finite_count = tf.reduce_sum(tf.cast(finite, tf.float64))
     total = tf.cast(tf.size(values), tf.float64)
+    values_sum = tf.reduce_sum(values)
+    return tf.cond(tf.math.is_finite(values_sum),
+                   lambda: _finite_moments(values, values_sum, total),
+                   lambda: _masked_moments(values, total))
+
+
+MOMENTS = ("total", "finite", "sum", "squared_deviations", "zeros", "saturated",
+           "nonfinite", "min", "max")
+_EMPTY_MOMENTS = np.array([0.0] * 7 + [np.inf, -np.inf])
+
+
+def _counts(values):
+    zeros = tf.reduce_sum(tf.cast(tf.equal(values, 0.0), tf.int32))
+    saturated = tf.reduce_sum(tf.cast(tf.abs(values) >= SATURATION_THRESHOLD, tf.int32))
+    return tf.cast(zeros, tf.float64), tf.cast(saturated, tf.float64)
+
+
+def _finite_moments(values, values_sum, total):
+    mean = values_sum / tf.cast(total, tf.float32)
+    squares = tf.reduce_sum(tf.math.squared_difference(values, mean))
+    zeros, saturated = _counts(values)
+    return tf.stack([total, total, tf.cast(values_sum, tf.float64), tf.cast(squares, tf.float64),
+                     zeros, saturated, tf.constant(0.0, tf.float64),
+                     tf.cast(tf.reduce_min(values), tf.float64),
+                     tf.cast(tf.reduce_max(values), tf.float64)])
+
+
+def _masked_moments(values, total):
+    finite = tf.math.is_finite(values)
+    finite_count = tf.reduce_sum(tf.cast(finite, tf.float64))
+    finite_values = tf.where(finite, values, tf.zeros_like(values))
     values_sum = tf.reduce_sum(tf.cast(finite_values, tf.float64))
     mean = tf.cast(tf.math.divide_no_nan(values_sum, finite_count), tf.float32)
     deviations = tf.where(finite, values - mean, tf.zeros_like(values))
-    squared_deviations = tf.reduce_sum(tf.cast(tf.square(deviations), tf.float64))
-    zeros = tf.reduce_sum(tf.cast(tf.equal(values, 0.0), tf.float64))
-    saturated = tf.reduce_sum(
-        tf.cast(tf.abs(values) >= SATURATION_THRESHOLD, tf.float64))
-    return tf.stack([total, finite_count, values_sum, squared_deviations, zeros,
-                     saturated, total - finite_count])
+    squares = tf.reduce_sum(tf.cast(tf.square(deviations), tf.float64))
+    zeros, saturated = _counts(values)
+    low = tf.reduce_min(tf.where(finite, values, float("inf")))
+    high = tf.reduce_max(tf.where(finite, values, float("-inf")))
+    return tf.stack([total, finite_count, values_sum, squares, zeros, saturated,
+                     total - finite_count, tf.cast(low, tf.float64), tf.cast(high, tf.float64)])
 
 
 def combine_moments(a, b):
     """Chan et al.'s pairwise update: the moments of two batches taken together."""
-    total, count, values_sum, squares, zeros, saturated, nonfinite = a + b
-    mean_a = a[2] / a[1] if a[1] else 0.0
-    mean_b = b[2] / b[1] if b[1] else 0.0
+    combined = a + b
+    count = combined[1]
     if a[1] and b[1]:
-        squares = a[3] + b[3] + (mean_b - mean_a) ** 2 * a[1] * b[1] / count
-    return np.array([total, count, values_sum, squares, zeros, saturated, nonfinite])
+        mean_a, mean_b = a[2] / a[1], b[2] / b[1]
+        combined[3] = a[3] + b[3] + (mean_b - mean_a) ** 2 * a[1] * b[1] / count
+    combined[7], combined[8] = min(a[7], b[7]), max(a[8], b[8])
+    return combined
 
 
 def moments_to_stats(moments):
     """The public statistics (`STATISTICS`) from `layer_moments` output."""
     total, count, values_sum, squares, zeros, saturated, nonfinite = (
-        float(value) for value in moments)
+        float(value) for value in moments[:7])
     return {
         "mean": values_sum / count if count else float("nan"),
         "std": float(np.sqrt(squares / count)) if count else float("nan"),
@@ -160,7 +192,7 @@ def activation_stats(model, x, layers=None, batch_size=None):
         activations, _ = outputs(batch)
         return [layer_moments(activation) for activation in activations]
 
-    totals = [np.zeros(7) for _ in observed]
+    totals = [_EMPTY_MOMENTS.copy() for _ in observed]
     for batch in _batches(x, batch_size):
         for index, moments in enumerate(batch_moments(batch)):
             totals[index] = combine_moments(totals[index], moments.numpy())

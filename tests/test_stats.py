@@ -93,6 +93,7 @@ DATA = {
     "on_edges": np.repeat(np.arange(31, dtype=np.float32), 7),
     "relu_like": np.maximum(np.random.default_rng(3).normal(size=5000), 0).astype(np.float32),
     "single_value": np.full(100, 0.5, np.float32),
+    "large": np.random.default_rng(5).standard_t(3, size=300_000).astype(np.float32),  # split path
 }
 
 

@@ -1,0 +1,156 @@
+"""What does ActivationHistograms cost? All configurations side by side, in one run.
+
+    .venv/bin/python benchmarks/callback_overhead.py [--repeats 3] [--epochs 3]
+
+Two models: (a) an MLP 784-512-256-128-64-10 (ReLU) on 60,000 synthetic samples and
+(b) a small conv net (three Conv2D on 28×28×1) on 10,000 samples, batch 128. For each:
+
+- one snapshot against one plain forward pass of the same probe batch (the floor);
+- `fit` wall and CPU time and peak RSS with no callback, with Keras'
+  `TensorBoard(histogram_freq=1)`, and with `ActivationHistograms` at
+  `every="epoch"`, `every=100` and `every=10`.
+
+Each fit runs in a fresh process (peak RSS is per process), after one warm-up epoch,
+configurations interleaved and repeated; the table gives medians and ratios to the
+plain fit. Prints a Markdown table.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CONFIGS = ("plain", "keras_tensorboard", "every_epoch", "every_100", "every_10")
+PROBE_SIZE = 512
+
+
+def build(kind):
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if kind == "mlp":
+        x = rng.normal(size=(60_000, 784)).astype("float32")
+        layers = [keras.Input((784,))] + [
+            keras.layers.Dense(units, activation="relu") for units in (512, 256, 128, 64)]
+    else:
+        x = rng.normal(size=(10_000, 28, 28, 1)).astype("float32")
+        layers = [keras.Input((28, 28, 1)),
+                  keras.layers.Conv2D(32, 3, activation="relu"),
+                  keras.layers.Conv2D(64, 3, activation="relu"),
+                  keras.layers.MaxPooling2D(),
+                  keras.layers.Conv2D(64, 3, activation="relu"),
+                  keras.layers.GlobalAveragePooling2D()]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(layers + [keras.layers.Dense(10, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    y = rng.integers(0, 10, len(x))
+    return model, x, y
+
+
+def make_callback(config, log_dir, probe):
+    import keras
+    from keras_initcmp import ActivationHistograms
+
+    if config == "plain":
+        return []
+    if config == "keras_tensorboard":
+        return [keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False)]
+    every = "epoch" if config == "every_epoch" else int(config.split("_")[1])
+    return [ActivationHistograms(log_dir, probe, every=every)]
+
+
+def measure_fit(kind, config, epochs):
+    """Runs in a child process: one warm-up epoch, then the timed fit."""
+    model, x, y = build(kind)
+    model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    with tempfile.TemporaryDirectory() as log_dir:
+        callbacks = make_callback(config, log_dir, x[:PROBE_SIZE])
+        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        model.fit(x, y, batch_size=128, epochs=epochs, verbose=0, callbacks=callbacks)
+        wall, cpu = time.perf_counter() - wall_before, time.process_time() - cpu_before
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"wall": wall, "cpu": cpu, "peak_mib": peak_mib}
+
+
+def measure_snapshot(kind, repeats=20):
+    """Median seconds of one snapshot and of one forward pass of the probe (the floor)."""
+    import tensorflow as tf
+    from keras_initcmp import ActivationHistograms
+
+    model, x, _ = build(kind)
+    probe = tf.constant(x[:PROBE_SIZE])
+    forward = tf.function(lambda batch: model(batch, training=False))
+    with tempfile.TemporaryDirectory() as log_dir:
+        callback = ActivationHistograms(log_dir, x[:PROBE_SIZE])
+        callback.set_model(model)
+
+        def median_time(function):
+            function()  # trace
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                function()
+                times.append(time.perf_counter() - start)
+            return statistics.median(times)
+
+        floor = median_time(lambda: forward(probe).numpy())
+        snapshot = median_time(lambda: callback.snapshot(1))
+        callback.close()
+    return {"forward": floor, "snapshot": snapshot}
+
+
+def child(kind, config, epochs):
+    result = measure_snapshot(kind) if config == "snapshot" else measure_fit(kind, config, epochs)
+    print(json.dumps(result))
+
+
+def run_child(kind, config, epochs):
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", kind, config, "--epochs", str(epochs)],
+        capture_output=True, text=True, check=True, env=environment)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--models", default="mlp,conv")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(*args.child, args.epochs)
+
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
+          f"{args.epochs} epochs after a warm-up, batch 128, probe {PROBE_SIZE}, "
+          f"median of {args.repeats}\n")
+    for kind in args.models.split(","):
+        snapshot = run_child(kind, "snapshot", args.epochs)
+        runs = {config: [] for config in CONFIGS}
+        for _ in range(args.repeats):
+            for config in CONFIGS:
+                runs[config].append(run_child(kind, config, args.epochs))
+        medians = {config: {key: statistics.median(r[key] for r in results)
+                            for key in ("wall", "cpu", "peak_mib")}
+                   for config, results in runs.items()}
+        plain = medians["plain"]
+        print(f"### {kind}: one snapshot {snapshot['snapshot'] * 1e3:.1f} ms, forward-pass floor "
+              f"{snapshot['forward'] * 1e3:.1f} ms, ratio {snapshot['snapshot'] / snapshot['forward']:.2f}×\n")
+        print("| configuration | fit wall (s) | × plain | fit CPU (s) | × plain | peak RSS (MiB) | × plain |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for config, m in medians.items():
+            print(f"| {config} | {m['wall']:.2f} | {m['wall'] / plain['wall']:.3f} | {m['cpu']:.2f} | "
+                  f"{m['cpu'] / plain['cpu']:.3f} | {m['peak_mib']:.0f} | "
+                  f"{m['peak_mib'] / plain['peak_mib']:.3f} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
