@@ -5,3 +5,4 @@ __version__ = "0.1.0"
 from keras_initcmp import initializers
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.stats import activation_stats
+from keras_initcmp.lsuv import lsuv
