@@ -95,6 +95,11 @@ MOMENTS = ("total", "finite", "sum", "squared_deviations", "zeros", "saturated",
 _EMPTY_MOMENTS = np.array([0.0] * 7 + [np.inf, -np.inf])
 
 
+# Traced once per process, then called by every layer of every traced caller.
+flat_moments = tf.function(layer_moments, input_signature=[tf.TensorSpec([None], tf.float32)],
+                           autograph=False)
+
+
 def _counts(values):
     zeros = tf.reduce_sum(tf.cast(tf.equal(values, 0.0), tf.int32))
     saturated = tf.reduce_sum(tf.cast(tf.abs(values) >= SATURATION_THRESHOLD, tf.int32))
@@ -187,10 +192,10 @@ def activation_stats(model, x, layers=None, batch_size=None):
     observed = select_layers(model, layers)
     outputs = LayerOutputs(model, observed)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def batch_moments(batch):
         activations, _ = outputs(batch)
-        return [layer_moments(activation) for activation in activations]
+        return [flat_moments(tf.reshape(tf.cast(a, tf.float32), [-1])) for a in activations]
 
     totals = [_EMPTY_MOMENTS.copy() for _ in observed]
     for batch in _batches(x, batch_size):

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_initcmp import activation_stats
-from keras_initcmp.histograms import buckets, write_histogram
+from keras_initcmp.summaries import buckets, write_histogram
 from events import read_events
 
 
@@ -78,12 +78,12 @@ def test_bad_batch_size(batch_size):
 
 def test_batched_stats_bound_memory_on_the_articles_input_size():
     """100,000 × 1000 float32 is 400 MB; batching keeps each pass at 5,000 rows."""
-    model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(10, activation="tanh")])
+    model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(10, activation="tanh", name="wide_tanh")])
     x = np.lib.stride_tricks.as_strided(np.ones(1000, np.float32), (100_000, 1000), (0, 4))
     stats = activation_stats(model, x, batch_size=5_000)
     expected = np.tanh(np.ones(1000) @ model.get_weights()[0])
-    assert stats["dense"]["mean"] == pytest.approx(expected.mean(), rel=1e-4)
-    assert stats["dense"]["std"] == pytest.approx(expected.std(), rel=1e-3)
+    assert stats["wide_tanh"]["mean"] == pytest.approx(expected.mean(), rel=1e-4)
+    assert stats["wide_tanh"]["std"] == pytest.approx(expected.std(), rel=1e-3)
 
 
 # --- the histogram format ----------------------------------------------------

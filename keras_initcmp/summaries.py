@@ -1,21 +1,24 @@
-"""Histogram summaries in TensorBoard's own format, bucketed in O(N).
+"""TensorBoard summaries written from traced code: histograms bucketed in O(N), scalars.
 
 `tf.summary.histogram` buckets with an N × bins float64 one-hot matrix: on a conv
 layer's activations that is a temporary of gigabytes. `buckets` computes the very
 same `[left_edge, right_edge, count]` rows (same edges, same bucket rule, same
 edge cases) with a bincount, and `write_histogram` writes them with the histogram
 plugin's metadata, so the Histograms and Distributions dashboards show them exactly
-as they show their own.
+as they show their own. Tags may be string tensors, so one traced function serves
+every layer.
 """
 
 import tensorflow as tf
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from keras_initcmp import stats
 
-__all__ = ["buckets", "write_histogram"]
+__all__ = ["buckets", "write_histogram", "write_scalar"]
 
-_METADATA = histogram_metadata.create_summary_metadata(display_name=None, description=None)
+_HISTOGRAM = histogram_metadata.create_summary_metadata(display_name=None, description=None)
+_SCALAR = scalar_metadata.create_summary_metadata(display_name=None, description=None)
 
 
 def buckets(values, bins, moments=None, max_values=None, seed=(0, 0)):
@@ -38,10 +41,9 @@ def buckets(values, bins, moments=None, max_values=None, seed=(0, 0)):
     if moments is None:
         moments = stats.layer_moments(values)
     low, high, nonfinite = moments[7], moments[8], moments[6]
-    if max_values is not None and values.shape[0] is not None and values.shape[0] > max_values:
-        picks = tf.random.stateless_uniform(
-            [max_values], seed=seed, maxval=tf.size(values, tf.int64), dtype=tf.int64)
-        values = tf.gather(values, picks)
+    if max_values is not None:
+        values = tf.cond(tf.size(values) > max_values,
+                         lambda: _sample(values, max_values, seed), lambda: values)
     finite_values = tf.cond(nonfinite > 0,
                             lambda: tf.boolean_mask(values, tf.math.is_finite(values)),
                             lambda: values)
@@ -64,20 +66,29 @@ def buckets(values, bins, moments=None, max_values=None, seed=(0, 0)):
                    default=spread)
 
 
+def _sample(values, max_values, seed):
+    picks = tf.random.stateless_uniform(
+        [max_values], seed=seed, maxval=tf.size(values, tf.int64), dtype=tf.int64)
+    return tf.gather(values, picks)
+
+
 def _fixed_width_counts(values, low, high, bins, parts=4):
     """`tf.histogram_fixed_width` in float64, which computes tf.summary.histogram's
     `floor((x - min) / ((max - min) / bins))`, clamped; its counting loop is
     sequential, so split the values and let the parts run in parallel."""
     value_range = tf.stack([low, high])
-    size = values.shape[0]
-    if size is None or size < parts * 65_536:
-        chunks = [values]
-    else:
-        chunks = tf.split(values, [size // parts] * (parts - 1) + [size - size // parts * (parts - 1)])
+    part = tf.size(values) // parts
+    chunks = tf.split(values, [part] * (parts - 1) + [tf.size(values) - part * (parts - 1)])
     return tf.add_n([tf.histogram_fixed_width(tf.cast(chunk, tf.float64), value_range, bins)
                      for chunk in chunks])
 
 
 def write_histogram(tag, rows, step):
     """Write `buckets` rows to the default summary writer as a histogram summary."""
-    return tf.summary.write(tag=tag, tensor=rows, step=step, metadata=_METADATA)
+    return tf.summary.write(tag=tag, tensor=rows, step=step, metadata=_HISTOGRAM)
+
+
+def write_scalar(tag, value, step):
+    """Write a scalar summary as `tf.summary.scalar` does (float32), with a tensor tag."""
+    return tf.summary.write(tag=tag, tensor=tf.cast(value, tf.float32), step=step,
+                            metadata=_SCALAR)
