@@ -6,3 +6,4 @@ from keras_initcmp import initializers
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.stats import activation_stats
 from keras_initcmp.lsuv import lsuv
+from keras_initcmp.driver import compare, probe, reinitialize

@@ -1,0 +1,308 @@
+"""`keras-initcmp`: compare weight-initialization schemes from the command line.
+
+The only module of the package that prints. Bad input ends in one line on stderr,
+`keras-initcmp: error: ...`, and exit status 2.
+"""
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+
+import keras
+
+from keras_initcmp import driver, experiments, initializers, summary
+
+PROG = "keras-initcmp"
+
+_SCHEME_LINES = {
+    "zeros": "all weights 0: symmetry is never broken, the net does not learn (baseline)",
+    "random": "N(0, 1) * 0.01: too small for deep nets, tanh activations collapse to 0",
+    "xavier": "N(0, 1/fan_in): keeps tanh healthy, halves ReLU variance every layer",
+    "glorot": "U(+-sqrt(6/(fan_in+fan_out))): Glorot & Bengio 2010's normalized init",
+    "he": "N(0, 2/fan_in): keeps ReLU variance constant through depth (He et al. 2015)",
+    "orthogonal": "random orthogonal matrix (Saxe et al. 2013)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block), like every other error here."""
+
+    def error(self, message):
+        _fail(message.removeprefix("argument "))
+
+
+def _fail(message):
+    text = " ".join(str(message).split())  # one line, whatever the exception said
+    sys.stderr.write(f"{PROG}: error: {text}\n")
+    sys.exit(2)
+
+
+# --- argument types: each names what it accepts -------------------------------------
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _experiment(text):
+    if text not in experiments.EXPERIMENTS:
+        raise argparse.ArgumentTypeError(
+            f"unknown experiment {text!r}; choose from {', '.join(experiments.EXPERIMENTS)}")
+    return text
+
+
+def _batch_size(text):
+    return None if text == "full" else _positive_int(text)
+
+
+def _schemes(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in initializers.SCHEMES:
+            raise argparse.ArgumentTypeError(
+                f"unknown scheme {name!r}; choose from {', '.join(initializers.SCHEMES)}")
+    if not names:
+        raise argparse.ArgumentTypeError("needs at least one scheme")
+    return tuple(names)
+
+
+def _sizes(text):
+    sizes = [_positive_int(size) for size in text.split(",")]
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"needs the input width and at least one layer, got {text!r}")
+    return tuple(sizes)
+
+
+def _keras_name(kind, getter):
+    def check(text):
+        try:
+            getter(text)
+        except (ValueError, TypeError):
+            raise argparse.ArgumentTypeError(f"unknown {kind} {text!r}") from None
+        return text
+    return check
+
+
+def _metrics(text):
+    check = _keras_name("metric", keras.metrics.get)
+    return [check(name.strip()) for name in text.split(",") if name.strip()]
+
+
+# --- the parser ---------------------------------------------------------------------
+
+
+def _common(parser, default_schemes=",".join(driver.DEFAULT_SCHEMES)):
+    parser.add_argument("--schemes", type=_schemes, default=_schemes(default_schemes),
+                        metavar="LIST", help=f"comma-separated schemes (default {default_schemes}; "
+                        f"all: {','.join(initializers.SCHEMES)})")
+    parser.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
+                        help="runs per scheme, with seeds 0..N-1 (default 1)")
+    parser.add_argument("--logdir", default="logs", metavar="DIR",
+                        help="root of the TensorBoard runs (default logs)")
+    parser.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                        help="runs at once, each in its own process (default 1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing results instead of resuming them")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _parser():
+    parser = _Parser(prog=PROG, description=(
+        "Compare weight-initialization schemes (zeros, small random, Xavier, He, ...) on "
+        "one network and see the result in TensorBoard."),
+        epilog=f"Start with: {PROG} compare   (then {PROG} probe --activation relu)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     metavar="{compare,probe,list}")
+
+    compare = commands.add_parser(
+        "compare", help="train the same network under each scheme",
+        description=(
+            "Train one network under each scheme and seed, from freshly seeded kernels and "
+            "zero biases, with identical data, batches and optimizer. Writes a TensorBoard "
+            "run per scheme and seed to LOGDIR/EXPERIMENT/SCHEME/seed-K (loss and metric "
+            "curves, activation and gradient histograms, HParams) and LOGDIR/EXPERIMENT/"
+            "results.json and .csv. Re-running the same command resumes an interrupted sweep."),
+        epilog=(f"examples:\n  {PROG} compare --seeds 3\n"
+                f"  {PROG} compare --model my_model.keras --data my_data.npz --epochs 20\n"
+                f"  {PROG} compare --model my_models.py:build --data my_data.npz --loss mse"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = compare.add_argument_group("what to train")
+    source.add_argument("--experiment", type=_experiment, metavar="NAME",
+                        help=f"built-in experiment: {', '.join(experiments.EXPERIMENTS)} "
+                        f"(default circles; see '{PROG} list')")
+    source.add_argument("--model", metavar="FILE|MODULE:FUNCTION",
+                        help="your own built model: a .keras file, or a function (in a module "
+                        "or a .py file) that returns one; needs --data")
+    source.add_argument("--data", metavar="FILE.npz",
+                        help="arrays x, y and optionally x_val, y_val for --model")
+    source.add_argument("--name", metavar="NAME",
+                        help="output folder for --model (default: the file or function name)")
+    # SUPPRESS: an option left out is absent from args, so the experiment's default holds.
+    training = compare.add_argument_group(
+        "training (defaults: the experiment's; for --model, the model's compile settings, "
+        "sgd, 10 epochs, batch size 32)", argument_default=argparse.SUPPRESS)
+    training.add_argument("--epochs", type=_positive_int, metavar="N",
+                          help="epochs; with --steps, the number of logged chunks (circles: 30)")
+    training.add_argument("--steps", type=_positive_int, metavar="N",
+                          help="total training steps, a multiple of --epochs (circles: 15000)")
+    training.add_argument("--batch-size", type=_batch_size,
+                          metavar="N|full", help="samples per step, or 'full' for full-batch "
+                          "gradient descent (circles: full)")
+    training.add_argument("--optimizer", type=_keras_name("optimizer", keras.optimizers.get),
+                          metavar="NAME", help="Keras optimizer name, e.g. sgd, adam")
+    training.add_argument("--learning-rate", type=_positive_float, metavar="LR",
+                          help="learning rate (circles: 0.01)")
+    training.add_argument("--loss", type=_keras_name("loss", keras.losses.get), metavar="NAME",
+                          help="Keras loss name, e.g. binary_crossentropy, mse")
+    training.add_argument("--metrics", type=_metrics, metavar="LIST",
+                          help="comma-separated Keras metric names, e.g. accuracy")
+    _common(compare)
+    compare.set_defaults(run=_compare)
+
+    probe = commands.add_parser(
+        "probe", help="push random data through a fresh deep net: activations per layer",
+        description=(
+            "The article's experiment 2, no training: N(0,1) input through a fresh net of "
+            "Dense layers under each scheme. Per-layer statistics over all samples go to "
+            "results.json; activation histograms (step 0, drawn from the first "
+            "--histogram-samples rows) to LOGDIR/probe-ACTIVATION/SCHEME/seed-K."))
+    probe.add_argument("--sizes", type=_sizes, default=driver.PROBE_SIZES, metavar="LIST",
+                       help="input width, then each layer's width (default "
+                       f"{','.join(map(str, driver.PROBE_SIZES))}, the article's)")
+    probe.add_argument("--activation", default="tanh",
+                       type=_keras_name("activation", keras.activations.get),
+                       help="activation of every layer: tanh (default), relu, sigmoid, ...")
+    probe.add_argument("--samples", type=_positive_int, default=100_000, metavar="N",
+                       help="random input rows (default 100000, the article's)")
+    probe.add_argument("--batch-size", type=_positive_int, default=5000, metavar="N",
+                       help="rows per forward pass; bounds memory (default 5000)")
+    probe.add_argument("--histogram-samples", type=_positive_int, default=10_000, metavar="N",
+                       help="rows the TensorBoard histograms are drawn from (default 10000)")
+    probe.add_argument("--experiment", metavar="NAME",
+                       help="output folder (default probe-ACTIVATION)")
+    _common(probe)
+    probe.set_defaults(run=_probe)
+
+    listing = commands.add_parser("list", help="schemes and experiments, one line each")
+    listing.set_defaults(run=_list)
+    return parser
+
+
+# --- the commands -------------------------------------------------------------------
+
+
+def _compare(args, out):
+    if args.model is None:
+        if args.data is not None:
+            _fail("--data: needs --model (the built-in experiments bring their own data)")
+        experiment = experiments.get(args.experiment or "circles")
+        name, model, data = experiment.name, experiment.build_model(), experiment.load_data()
+        training = dict(experiment.training)
+    else:
+        if args.experiment is not None:
+            _fail("--experiment and --model exclude each other")
+        if args.data is None:
+            _fail("--model: needs --data FILE.npz")
+        if ":" in args.model and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # so that my_module:build finds ./my_module.py
+        model, data = _load("--model", experiments.load_model, args.model), \
+            _load("--data", experiments.load_data, args.data)
+        name = args.name or os.path.splitext(os.path.basename(args.model.rpartition(":")[2]))[0]
+        saved = model.get_compile_config() or {}
+        if not saved.get("loss") and "loss" not in vars(args):
+            _fail("--loss: required, the model is not compiled")
+        training = {"optimizer": saved.get("optimizer")}
+    options = vars(args)
+    training.update((option, options[option]) for option in
+                    ("epochs", "steps", "batch_size", "loss", "metrics") if option in options)
+    if "optimizer" in options or "learning_rate" in options:
+        training["optimizer"] = _optimizer(
+            options.get("optimizer") or training.get("optimizer") or "sgd",
+            options.get("learning_rate"))
+    records = driver.compare(model, data, args.schemes, args.seeds, experiment=name,
+                             logdir=args.logdir, jobs=args.jobs, overwrite=args.overwrite,
+                             progress=None if args.quiet else out, **training)
+    _report(out, summary.compare_table(records), os.path.join(args.logdir, name))
+
+
+def _probe(args, out):
+    records = driver.probe(args.schemes, args.seeds, sizes=args.sizes,
+                           activation=args.activation, samples=args.samples,
+                           batch_size=args.batch_size, histogram_samples=args.histogram_samples,
+                           experiment=args.experiment, logdir=args.logdir, jobs=args.jobs,
+                           overwrite=args.overwrite, progress=None if args.quiet else out)
+    folder = os.path.join(args.logdir, args.experiment or f"probe-{args.activation}")
+    _report(out, f"activation std per layer, {args.activation}, {args.samples} samples:\n"
+            + summary.probe_table(records), folder)
+
+
+def _list(args, out):
+    out.write("schemes (--schemes):\n")
+    for name in initializers.SCHEMES:
+        line = _SCHEME_LINES.get(name) or (initializers.get(name).__doc__ or "").split("\n")[0]
+        out.write(f"  {name:<12}{line}\n")
+    out.write("experiments (compare --experiment):\n")
+    for experiment in experiments.EXPERIMENTS.values():
+        out.write(f"  {experiment.name:<12}{experiment.description}\n")
+    out.write(f"  {'--model':<12}your own: --model FILE.keras|MODULE:FUNCTION --data FILE.npz\n"
+              f"  {'probe':<12}the article's experiment 2: {PROG} probe --activation tanh|relu\n")
+
+
+def _load(option, loader, value):
+    try:
+        return loader(value)
+    except ValueError as error:
+        _fail(f"{option}: {error}")
+
+
+def _optimizer(name_or_config, learning_rate):
+    config = keras.optimizers.serialize(keras.optimizers.get(name_or_config))
+    if learning_rate is not None:
+        config["config"]["learning_rate"] = learning_rate
+    return config
+
+
+def _report(out, table, folder):
+    tensorboard = "tensorboard"
+    if shutil.which(tensorboard) is None:  # e.g. run as .venv/bin/keras-initcmp
+        tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    out.write(f"\n{table}\n\nresults: {os.path.join(folder, 'results.json')} (and .csv)\n"
+              f"view:    {tensorboard} --logdir {shlex.quote(folder)}\n")
+
+
+def main(argv=None):
+    """Console entry point; returns the exit status."""
+    # Spawned --jobs workers inherit this before TensorFlow loads in them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args, sys.stdout)
+    except ValueError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{PROG}: interrupted; finished runs are saved, run the same "
+                         "command again to resume\n")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,621 @@
+"""The comparison driver: one network under several initialization schemes.
+
+`compare` is the article's experiment 1 for any Keras model (train a copy per scheme
+and seed), `probe` its experiment 2 (push random data through a fresh deep net, no
+training). Both write one TensorBoard run per scheme and seed,
+`<logdir>/<experiment>/<scheme>/seed-<k>/`, and rewrite
+`<logdir>/<experiment>/results.json` and `results.csv` atomically after every run,
+so an interrupted sweep loses at most the run in flight and resumes where it stopped.
+"""
+
+import concurrent.futures
+import csv
+import dataclasses
+import functools
+import hashlib
+import io
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+from keras_initcmp import experiments, initializers, summary
+from keras_initcmp.callbacks import ActivationHistograms
+from keras_initcmp.stats import activation_stats
+
+__all__ = ["compare", "probe", "reinitialize", "DEFAULT_SCHEMES", "COMPARE_FIELDS",
+           "PROBE_FIELDS"]
+
+DEFAULT_SCHEMES = ("zeros", "random", "xavier", "he")
+"""The article's four schemes."""
+COMPARE_FIELDS = ("scheme", "seed", "epochs", "steps", "loss", "accuracy", "val_loss",
+                  "val_accuracy", "diverged", "seconds")
+PROBE_FIELDS = ("scheme", "seed", "layer", "mean", "std", "zero_fraction", "saturation",
+                "nonfinite")
+_FINAL_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Marks the experiment-level HParams event file, the only one the driver replaces in
+# `<logdir>/<experiment>/` itself (other tools may write their own there).
+_HPARAMS_SUFFIX = ".hparams-config"
+PROBE_SIZES = (1000, 800, 500, 300, 200, 100, 10)
+"""The article's probe net: 1000 inputs, then six layers."""
+
+# Config keys of the weight matrices a scheme replaces (Dense, Conv*, SeparableConv*,
+# DepthwiseConv*, RNN cells, Embedding). Biases are set to zero, as in the article;
+# everything else (normalization layers, ...) keeps its own initializer.
+_KERNEL_KEYS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer",
+                "recurrent_initializer", "embeddings_initializer")
+# Keras runs whole executions, so steps_per_execution must divide steps_per_epoch or an
+# epoch overshoots (10 steps with 7 per execution run 14); this bounds the search.
+_MAX_STEPS_PER_EXECUTION = 500
+
+
+def reinitialize(model, scheme, seed=0):
+    """A copy of `model` whose every kernel is drawn afresh from `scheme`, biases zero.
+
+    Each kernel gets its own initializer instance with its own seed, derived from
+    `seed` and the kernel's position, so the same `seed` gives every scheme the same
+    underlying random draws (`xavier` and `he` differ only by their scale).
+
+    Args:
+        model: A built Sequential or functional Keras model (nested ones included).
+        scheme: One of `keras_initcmp.initializers.SCHEMES`.
+        seed: Non-negative int.
+
+    Returns:
+        A new, uncompiled model with the same architecture and layer names.
+    """
+    _check_schemes((scheme,))
+    position = itertools.count()
+
+    def clone_layer(layer):
+        config = layer.get_config()
+        for key in _KERNEL_KEYS:
+            if key in config:
+                kernel_seed = _kernel_seed(seed, next(position))
+                config[key] = keras.initializers.serialize(initializers.get(scheme, seed=kernel_seed))
+        if "bias_initializer" in config:
+            config["bias_initializer"] = "zeros"
+        return layer.__class__.from_config(config)
+
+    return keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+
+
+def _kernel_seed(seed, position):
+    # Well mixed and below 2**31, which every backend's seed argument accepts.
+    return int(np.random.SeedSequence([seed, position]).generate_state(1)[0] % (2**31 - 1))
+
+
+def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom",
+            logdir="logs", optimizer=None, loss=None, metrics=None, epochs=10, steps=None,
+            batch_size=32, probe_size=512, jobs=1, overwrite=False, progress=None):
+    """Train a copy of `model` under every scheme and seed; log and return the results.
+
+    Every copy gets freshly seeded kernels (`reinitialize`), zero biases, a fresh
+    optimizer, and the same data, batch order and seed. Each run writes, into
+    `<logdir>/<experiment>/<scheme>/seed-<k>/`: per-epoch scalars (`loss`, metrics,
+    `val_*`), the `ActivationHistograms` of the first `probe_size` training samples
+    (with gradients), and an HParams record (`initializer`, `seed`). Runs already in
+    `results.json` with the same settings are skipped (resume).
+
+    Args:
+        model: A built Keras model, or a path to a `.keras` file. If it is compiled,
+            its optimizer, loss and metrics are the defaults.
+        data: `{"x", "y"[, "x_val", "y_val"]}` arrays, a tuple `(x, y[, x_val, y_val])`,
+            or a path to an `.npz` file with those names.
+        schemes: Scheme names (`keras_initcmp.initializers.SCHEMES`).
+        seeds: Number of seeds per scheme; runs use seeds `0 .. seeds-1`.
+        experiment: Name of the output folder under `logdir`.
+        logdir: Root folder of the TensorBoard runs.
+        optimizer, loss, metrics: As in `Model.compile`. An optimizer instance is used
+            as a template (each run gets a fresh copy). `optimizer` defaults to the
+            model's, else `"sgd"`; `loss` to the model's (required if not compiled).
+        epochs: Epochs to train; with `steps`, the number of equal chunks the steps are
+            logged in (curves and histogram snapshots).
+        steps: Total training steps, or `None` for `epochs` passes over the data.
+        batch_size: Samples per step, or `None` for full-batch gradient descent.
+        probe_size: Training samples the activation histograms are taken on.
+        jobs: Runs to train at once, each in its own process.
+        overwrite: Replace existing results (and their run folders) instead of
+            resuming; without it, results from other settings are an error.
+        progress: A text stream for a live line per run, or `None` for silence.
+
+    Returns:
+        The list of result records (`COMPARE_FIELDS`), also in `results.json`.
+
+    Example:
+
+    >>> records = keras_initcmp.compare(model, (x, y), schemes=("xavier", "he"), epochs=5)
+    """
+    task = _train_task(model, data, optimizer=optimizer, loss=loss, metrics=metrics,
+                       epochs=epochs, steps=steps, batch_size=batch_size, probe_size=probe_size)
+    settings = {"kind": "compare", "model": _digest(task.model.to_json()),
+                "data": _digest(task.data), **_settings(task)}
+    return _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress)
+
+
+def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="tanh",
+          samples=100_000, batch_size=5000, histogram_samples=10_000, experiment=None,
+          logdir="logs", jobs=1, overwrite=False, progress=None):
+    """The article's experiment 2: per-layer activations of a fresh deep net, no training.
+
+    For every scheme and seed, a Sequential of Dense layers `sizes[1:]` (all with
+    `activation`, zero biases) on `sizes[0]` inputs gets `samples` rows of `N(0, 1)`
+    data (the same for every scheme of a seed). `activation_stats` runs over all rows
+    in batches of `batch_size`, so memory is bounded by the input and one batch;
+    TensorBoard histograms (step 0) use the first `histogram_samples` rows.
+
+    Args:
+        schemes: Scheme names; seeds: number of seeds (`0 .. seeds-1`).
+        sizes: Input width, then each layer's width (the article's by default).
+        activation: A Keras activation name (`"tanh"`, `"relu"`, ...).
+        samples: Rows of random input (the article's 100,000 by default).
+        batch_size: Rows per forward pass for the statistics.
+        histogram_samples: Rows the histograms are drawn from.
+        experiment: Output folder under `logdir`; default `"probe-<activation>"`.
+        logdir, jobs, overwrite, progress: As in `compare`.
+
+    Returns:
+        One record per scheme, seed and layer (`PROBE_FIELDS`), also in `results.json`.
+    """
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(f"Argument `activation` must be a Keras activation name such as "
+                         f"('tanh', 'relu', 'sigmoid', 'linear'). Received: activation={activation!r}"
+                         ) from None
+    if isinstance(sizes, str) or len(sizes) < 2:
+        raise ValueError(f"Argument `sizes` must list the input width and at least one layer "
+                         f"width. Received: sizes={sizes!r}")
+    task = _ProbeTask(tuple(_positive_int("sizes", size) for size in sizes), activation,
+                      _positive_int("samples", samples), _positive_int("batch_size", batch_size),
+                      min(_positive_int("histogram_samples", histogram_samples), samples))
+    settings = {"kind": "probe", **_settings(task)}
+    experiment = f"probe-{activation}" if experiment is None else experiment
+    return _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress)
+
+
+def _train_task(model, data, *, optimizer=None, loss=None, metrics=None, epochs=10,
+                steps=None, batch_size=32, probe_size=512):
+    """`compare`'s arguments checked and resolved into one picklable training task."""
+    if isinstance(model, (str, os.PathLike)):
+        model = experiments.load_model(os.fspath(model))
+    if not isinstance(model, keras.Model) or not model.built or not model.inputs:
+        raise ValueError(f"Argument `model` must be a built Keras model or a path to a "
+                         f".keras file. Received: model={model!r}")
+    data = _as_data(data)
+    epochs = _positive_int("epochs", epochs)
+    size = len(data["x"])
+    batch_size = size if batch_size is None else min(_positive_int("batch_size", batch_size), size)
+    if steps is None:
+        steps_per_epoch = math.ceil(size / batch_size)
+    else:
+        if _positive_int("steps", steps) % epochs:
+            raise ValueError(f"Argument `steps` must be a multiple of `epochs` ({epochs}), which "
+                             f"splits the steps into equal epochs. Received: steps={steps}")
+        steps_per_epoch = steps // epochs
+    return _TrainTask(model, data, _compile_config(model, optimizer, loss, metrics), epochs,
+                      steps_per_epoch, batch_size, _positive_int("probe_size", probe_size))
+
+
+def _settings(task):
+    """A task's fields that make two sweeps comparable (model and data go in as digests)."""
+    return {field.name: getattr(task, field.name) for field in dataclasses.fields(task)
+            if field.name not in ("model", "data")}
+
+
+# --- one run ------------------------------------------------------------------------
+
+
+def _seed_everything(seed):
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass
+class _TrainTask:
+    """Everything a training run needs; picklable, so `jobs > 1` can ship it to workers."""
+
+    model: keras.Model
+    data: dict
+    compiled: dict
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    probe_size: int
+
+    def __call__(self, scheme, seed, run_dir, line):
+        _seed_everything(seed)
+        net = reinitialize(self.model, scheme, seed)
+        net.compile(**keras.saving.deserialize_keras_object(self.compiled),
+                    steps_per_execution=_steps_per_execution(self.steps_per_epoch))
+        x, y = self.data["x"], self.data["y"]
+        validation = None
+        if "x_val" in self.data:
+            # A one-element dataset: far less per-epoch overhead than arrays.
+            validation = tf.data.Dataset.from_tensors((self.data["x_val"], self.data["y_val"]))
+        run_log = _RunLog(run_dir, {"initializer": scheme, "seed": seed})
+        callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            run_log,
+            ActivationHistograms(run_dir, probe_data=x[:self.probe_size],
+                                 probe_labels=y[:self.probe_size]),
+        ]
+        if line is not None:
+            callbacks.append(_Progress(line, f"{scheme} seed {seed}",
+                                       self.epochs * self.steps_per_epoch))
+        start = time.perf_counter()
+        history = net.fit(_training_dataset(x, y, self.batch_size, seed), epochs=self.epochs,
+                          steps_per_epoch=self.steps_per_epoch, validation_data=validation,
+                          shuffle=False, verbose=0, callbacks=callbacks)
+        last = {key: values[-1] for key, values in history.history.items()}
+        train = {}
+        if _finite_or_none(last.get("loss")) is not None:
+            # Final training metrics at the final weights: the epoch logs average over
+            # the epoch's steps, which lags behind (by a lot for long epochs).
+            train = net.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
+        loss = _finite_or_none(train.get("loss"))
+        record = {
+            "scheme": scheme, "seed": seed, "epochs": len(history.epoch),
+            "steps": int(net.optimizer.iterations.numpy()), "loss": loss,
+            "accuracy": _finite_or_none(_accuracy(train, "")),
+            "val_loss": _finite_or_none(last.get("val_loss")),
+            "val_accuracy": _finite_or_none(_accuracy(last, "val_")),
+            "diverged": loss is None, "seconds": round(time.perf_counter() - start, 3),
+        }
+        run_log.finish(record)
+        return [record], net
+
+
+@dataclasses.dataclass
+class _ProbeTask:
+    sizes: tuple
+    activation: str
+    samples: int
+    batch_size: int
+    histogram_samples: int
+
+    def __call__(self, scheme, seed, run_dir, line):
+        _seed_everything(seed)
+        base = keras.Sequential(
+            [keras.Input((self.sizes[0],))]
+            + [keras.layers.Dense(width, activation=self.activation, name=f"layer_{index}")
+               for index, width in enumerate(self.sizes[1:], start=1)],
+            name="probe")
+        net = reinitialize(base, scheme, seed)
+        x = _normal_input(seed, self.samples, self.sizes[0])
+        stats = activation_stats(net, x, batch_size=self.batch_size)
+        histograms = ActivationHistograms(run_dir, probe_data=x[:self.histogram_samples])
+        histograms.set_model(net)
+        histograms.snapshot(0)
+        histograms.close()
+        records = [{"scheme": scheme, "seed": seed, "layer": layer,
+                    **{key: _finite_or_none(value) for key, value in values.items()}}
+                   for layer, values in stats.items()]
+        return records, net
+
+
+@functools.lru_cache(maxsize=1)
+def _normal_input(seed, samples, width):
+    # Cached: every scheme of a seed probes the same input, and drawing 10^8 normals
+    # costs about as much as the forward pass.
+    return np.random.default_rng(seed).standard_normal((samples, width), dtype=np.float32)
+
+
+def _training_dataset(x, y, batch_size, seed):
+    if batch_size >= len(x):
+        # Full-batch gradient descent: the same tensors every step, nothing to slice.
+        return tf.data.Dataset.from_tensors((x, y)).repeat()
+    return (tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE))
+
+
+def _steps_per_execution(steps_per_epoch):
+    # Many steps per call into the graph (Keras' per-call overhead dominates a tiny
+    # net), but a divisor of steps_per_epoch: see _MAX_STEPS_PER_EXECUTION.
+    limit = min(steps_per_epoch, _MAX_STEPS_PER_EXECUTION)
+    return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
+
+
+def _accuracy(logs, prefix):
+    if f"{prefix}accuracy" in logs:
+        return logs[f"{prefix}accuracy"]
+    # A metric object logs under its own name, e.g. binary_accuracy.
+    names = [key for key in logs if key.endswith("accuracy")
+             and key.startswith(prefix) and (prefix or not key.startswith("val_"))]
+    return logs[names[0]] if names else None
+
+
+def _finite_or_none(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class _RunLog(keras.callbacks.Callback):
+    """One run's curves (Keras' epoch logs, step = epoch), HParams record and final metrics."""
+
+    def __init__(self, log_dir, hparams):
+        super().__init__()
+        self._writer = tf.summary.create_file_writer(log_dir)
+        with self._writer.as_default():
+            hp.hparams(hparams, trial_id=f"{hparams['initializer']}/seed-{hparams['seed']}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        with self._writer.as_default(step=epoch + 1):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(name, value)
+
+    def finish(self, record):
+        """The final metrics as `final/<name>` scalars (the HParams columns), then close."""
+        with self._writer.as_default(step=record["epochs"]):
+            for name in _FINAL_METRICS:
+                if record[name] is not None:
+                    tf.summary.scalar(f"final/{name}", record[name])
+        self._writer.close()
+
+
+class _Line:
+    """One status line on a stream: rewritten in place on a terminal, else printed once done."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.live = getattr(stream, "isatty", lambda: False)()
+
+    def update(self, text):
+        if self.live:
+            self.stream.write(f"\r{text}\x1b[K")
+            self.stream.flush()
+
+    def finish(self, text):
+        self.stream.write(f"\r{text}\x1b[K\n" if self.live else f"{text}\n")
+        self.stream.flush()
+
+
+class _Progress(keras.callbacks.Callback):
+    """Live `label  [####....]  steps  loss` line, updated once per execution."""
+
+    def __init__(self, line, label, total_steps):
+        super().__init__()
+        self.line, self.label, self.total = line, label, total_steps
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = int(self.model.optimizer.iterations.numpy())
+        filled = 20 * done // self.total
+        loss = (logs or {}).get("loss")
+        self.line.update(
+            f"{self.label:<20} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} steps"
+            + ("" if loss is None else f"  loss {float(loss):.4f}")
+            + f"  {time.perf_counter() - self.start:.1f}s")
+
+
+# --- the sweep: resume, results files, processes ------------------------------------
+
+
+def _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress):
+    schemes = _check_schemes(schemes)
+    seeds = _positive_int("seeds", seeds)
+    jobs = _positive_int("jobs", jobs)
+    if not isinstance(experiment, str) or not experiment or os.sep in experiment \
+            or experiment.startswith("."):
+        raise ValueError(f"Argument `experiment` must be a plain folder name. "
+                         f"Received: experiment={experiment!r}")
+    folder = os.path.join(os.fspath(logdir), experiment)
+    settings = json.loads(json.dumps(settings, default=str))  # as it reads back from disk
+    records = _previous_records(folder, settings, overwrite)
+    done = {(record["scheme"], record["seed"]) for record in records}
+    requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
+    todo = [run for run in requested if run not in done]
+    if progress is not None and len(todo) < len(requested):
+        progress.write(f"{folder}: resuming, {len(requested) - len(todo)} of "
+                       f"{len(requested)} runs already in results.json\n")
+    os.makedirs(folder, exist_ok=True)
+    _write_atomic(os.path.join(folder, "settings.json"), json.dumps(settings, indent=1))
+    for new in _execute(task, todo, folder, jobs, progress):
+        records = _ordered(records + new)
+        _write_results(folder, records)
+    if isinstance(task, _TrainTask) and records:
+        _write_hparams_config(folder, records)
+    return records
+
+
+def _execute(task, todo, folder, jobs, progress):
+    """Yields each run's records as it finishes, in this process or in `jobs` workers."""
+    line = None if progress is None else _Line(progress)
+    if jobs == 1 or len(todo) < 2:
+        for scheme, seed in todo:
+            records, _ = task(scheme, seed, _fresh_run_dir(folder, scheme, seed), line)
+            if line is not None:
+                line.finish(summary.run_line(records))
+            yield records
+        return
+    context = multiprocessing.get_context("spawn")  # fork after TensorFlow started is unsafe
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with concurrent.futures.ProcessPoolExecutor(
+            min(jobs, len(todo)), mp_context=context, initializer=_start_worker,
+            initargs=(task, threads)) as pool:
+        futures = [pool.submit(_worker_run, scheme, seed, _fresh_run_dir(folder, scheme, seed))
+                   for scheme, seed in todo]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                records = future.result()
+                if line is not None:
+                    line.finish(summary.run_line(records))
+                yield records
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+_WORKER_TASK = None
+
+
+def _start_worker(task, threads):
+    global _WORKER_TASK
+    _WORKER_TASK = task
+    # Share the cores among the workers instead of each one claiming all of them.
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _worker_run(scheme, seed, run_dir):
+    records, _ = _WORKER_TASK(scheme, seed, run_dir, None)
+    return records
+
+
+def _fresh_run_dir(folder, scheme, seed):
+    # Anything already there is from an unfinished or overwritten run: its events
+    # would mix with the new ones.
+    run_dir = os.path.join(folder, scheme, f"seed-{seed}")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return run_dir
+
+
+def _previous_records(folder, settings, overwrite):
+    results = os.path.join(folder, "results.json")
+    if not os.path.exists(results):
+        return []
+    with open(results) as file:
+        records = json.load(file)
+    if overwrite:
+        for scheme in {record["scheme"] for record in records}:
+            shutil.rmtree(os.path.join(folder, scheme), ignore_errors=True)
+        for name in ("results.json", "results.csv"):
+            os.remove(os.path.join(folder, name))
+        return []
+    try:
+        with open(os.path.join(folder, "settings.json")) as file:
+            previous = json.load(file)
+    except FileNotFoundError:
+        previous = {}
+    if previous != settings:
+        changed = sorted(key for key in settings.keys() | previous.keys()
+                         if settings.get(key) != previous.get(key))
+        raise ValueError(
+            f"{folder} holds results from other settings (different {', '.join(changed)}). "
+            "Pass overwrite=True (--overwrite) to replace them, or choose another logdir.")
+    return records
+
+
+def _ordered(records):
+    # Schemes in the registry's (the article's) order, then seeds; a stable sort keeps
+    # each probe run's layers in network order.
+    rank = {scheme: index for index, scheme in enumerate(initializers.SCHEMES)}
+    return sorted(records, key=lambda record: (rank.get(record["scheme"], len(rank)),
+                                               record["scheme"], record["seed"]))
+
+
+def _write_results(folder, records):
+    fields = PROBE_FIELDS if "layer" in records[0] else COMPARE_FIELDS
+    _write_atomic(os.path.join(folder, "results.json"),
+                  json.dumps(records, indent=1, allow_nan=False))
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    _write_atomic(os.path.join(folder, "results.csv"), table.getvalue())
+
+
+def _write_atomic(path, text):
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _write_hparams_config(folder, records):
+    """The experiment's HParams columns: initializer, seed and the final metrics."""
+    for name in os.listdir(folder):  # the previous config, if any: one per experiment
+        if name.startswith("events.out.tfevents.") and name.endswith(_HPARAMS_SUFFIX):
+            os.remove(os.path.join(folder, name))
+    metrics = [name for name in _FINAL_METRICS
+               if any(record[name] is not None for record in records)]
+    schemes = list(dict.fromkeys(record["scheme"] for record in records))
+    writer = tf.summary.create_file_writer(folder, filename_suffix=_HPARAMS_SUFFIX)
+    with writer.as_default():
+        hp.hparams_config(
+            hparams=[hp.HParam("initializer", hp.Discrete(schemes)),
+                     hp.HParam("seed", hp.IntInterval(0, max(r["seed"] for r in records)))],
+            metrics=[hp.Metric(f"final/{name}", display_name=f"final {name}")
+                     for name in metrics])
+    writer.close()
+
+
+# --- argument checks ----------------------------------------------------------------
+
+
+def _check_schemes(schemes):
+    if isinstance(schemes, str) or not schemes:
+        raise ValueError(f"Argument `schemes` must be a non-empty list of names from "
+                         f"{initializers.SCHEMES}. Received: schemes={schemes!r}")
+    unknown = [scheme for scheme in schemes if scheme not in initializers.SCHEMES]
+    if unknown:
+        raise ValueError(f"Argument `schemes` must name schemes from {initializers.SCHEMES}. "
+                         f"Received: unknown {unknown[0]!r} in schemes={list(schemes)!r}")
+    return tuple(dict.fromkeys(schemes))
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"Argument `{name}` must be a positive int. Received: {name}={value!r}")
+    return int(value)
+
+
+def _as_data(data):
+    if isinstance(data, (str, os.PathLike)):
+        return experiments.load_data(os.fspath(data))
+    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        data = dict(zip(("x", "y", "x_val", "y_val"), data))
+    if not hasattr(data, "keys"):
+        raise ValueError("Argument `data` must be {'x', 'y'[, 'x_val', 'y_val']}, a tuple "
+                         f"(x, y[, x_val, y_val]) or an .npz path. Received: data={data!r:.80}")
+    return experiments.check_data(data, "Argument `data`")
+
+
+def _compile_config(model, optimizer, loss, metrics):
+    """Serialized compile arguments: explicit ones, else the model's, else defaults."""
+    saved = model.get_compile_config() or {}
+    optimizer = optimizer if optimizer is not None else saved.get("optimizer", "sgd")
+    try:  # an instance, a name or a config, in the one form that deserializes everywhere
+        optimizer = keras.optimizers.serialize(keras.optimizers.get(optimizer))
+        # Keras numbers auto-named instances (sgd, sgd_1, ...): not a setting.
+        optimizer["config"].pop("name", None)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"Argument `optimizer` must be a Keras optimizer, name or config. "
+                         f"Received: optimizer={optimizer!r}") from error
+    config = {
+        "optimizer": optimizer,
+        "loss": loss if loss is not None else saved.get("loss"),
+        "metrics": metrics if metrics is not None else saved.get("metrics"),
+    }
+    if config["loss"] is None:
+        raise ValueError("Argument `loss` is required when the model is not compiled. "
+                         "Received: loss=None")
+    return keras.saving.serialize_keras_object(config)
+
+
+def _digest(value):
+    """A short fingerprint of a model config or of data arrays, for settings.json."""
+    hasher = hashlib.sha256()
+    if isinstance(value, dict):
+        for key in sorted(value):
+            hasher.update(key.encode())
+            hasher.update(np.ascontiguousarray(value[key]).tobytes())
+    else:
+        hasher.update(value.encode())
+    return hasher.hexdigest()[:16]
