@@ -9,6 +9,7 @@ so an interrupted sweep loses at most the run in flight and resumes where it sto
 """
 
 import concurrent.futures
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -16,6 +17,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -137,7 +139,7 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
     """
     task = _train_task(model, data, optimizer=optimizer, loss=loss, metrics=metrics,
                        epochs=epochs, steps=steps, batch_size=batch_size, probe_size=probe_size)
-    settings = {"kind": "compare", "model": _digest(task.model.to_json()),
+    settings = {"kind": "compare", "model": _digest(_architecture(task.model)),
                 "data": _digest(task.data), **_settings(task)}
     return _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress)
 
@@ -422,12 +424,26 @@ def _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, 
                        f"{len(requested)} runs already in results.json\n")
     os.makedirs(folder, exist_ok=True)
     _write_atomic(os.path.join(folder, "settings.json"), json.dumps(settings, indent=1))
-    for new in _execute(task, todo, folder, jobs, progress):
-        records = _ordered(records + new)
-        _write_results(folder, records)
+    with _without_retracing_warnings():
+        for new in _execute(task, todo, folder, jobs, progress):
+            records = _ordered(records + new)
+            _write_results(folder, records)
     if isinstance(task, _TrainTask) and records:
         _write_hparams_config(folder, records)
     return records
+
+
+@contextlib.contextmanager
+def _without_retracing_warnings():
+    # Every run is a new model with new tf.functions by design; TensorFlow's "N out of
+    # the last M calls triggered retracing" warning would only be noise here.
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _execute(task, todo, folder, jobs, progress):
@@ -607,6 +623,16 @@ def _compile_config(model, optimizer, loss, metrics):
         raise ValueError("Argument `loss` is required when the model is not compiled. "
                          "Received: loss=None")
     return keras.saving.serialize_keras_object(config)
+
+
+def _architecture(model):
+    """The model's layers and weight shapes as JSON, without names: Keras numbers
+    unnamed layers per process (dense_3), which must not make two sweeps differ."""
+    return json.dumps([
+        [type(layer).__name__,
+         {key: value for key, value in layer.get_config().items() if key != "name"},
+         [list(weight.shape) for weight in layer.weights]]
+        for layer in model.layers], sort_keys=True, default=str)
 
 
 def _digest(value):
