@@ -7,3 +7,4 @@ from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.stats import activation_stats
 from keras_initcmp.lsuv import lsuv
 from keras_initcmp.driver import compare, probe, reinitialize
+from keras_initcmp.report import report

@@ -13,6 +13,7 @@ import sys
 import keras
 
 from keras_initcmp import driver, experiments, initializers, summary
+from keras_initcmp.report import report as write_report
 
 PROG = "keras-initcmp"
 
@@ -130,7 +131,7 @@ def _parser():
         "one network and see the result in TensorBoard."),
         epilog=f"Start with: {PROG} compare   (then {PROG} probe --activation relu)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                     metavar="{compare,probe,list}")
+                                     metavar="{compare,probe,report,list}")
 
     compare = commands.add_parser(
         "compare", help="train the same network under each scheme",
@@ -201,6 +202,20 @@ def _parser():
     _common(probe)
     probe.set_defaults(run=_probe)
 
+    report = commands.add_parser(
+        "report", help="figures and report.md from a finished compare or probe",
+        description=(
+            "Read a finished compare or probe (results.json and the runs' event files) and "
+            "write, next to them, report.md with PNG figures: cost curves (compare), "
+            "activation histograms per scheme and layer at initialization and at the end, "
+            "signal by depth (activation std and gradient norm per layer). The figures also "
+            "go to TensorBoard's Images tab under the experiment's root run."),
+        epilog=f"example: {PROG} report logs/circles --log-scale")
+    report.add_argument("experiment_dir", metavar="LOGDIR/EXPERIMENT",
+                        help="the experiment's folder, e.g. logs/circles or logs/probe-tanh")
+    report.add_argument("--log-scale", action="store_true", help="plot the loss on a log scale")
+    report.set_defaults(run=_make_report)
+
     listing = commands.add_parser("list", help="schemes and experiments, one line each")
     listing.set_defaults(run=_list)
     return parser
@@ -264,6 +279,14 @@ def _list(args, out):
         out.write(f"  {experiment.name:<12}{experiment.description}\n")
     out.write(f"  {'--model':<12}your own: --model FILE.keras|MODULE:FUNCTION --data FILE.npz\n"
               f"  {'probe':<12}the article's experiment 2: {PROG} probe --activation tanh|relu\n")
+
+
+def _make_report(args, out):
+    result = write_report(args.experiment_dir, log_scale=args.log_scale)
+    for line in result.missing:
+        out.write(f"missing: {line}\n")
+    out.write(f"report: {result.path} ({len(result.figures)} figures, also in TensorBoard's "
+              "Images tab)\n")
 
 
 def _load(option, loader, value):

@@ -22,5 +22,7 @@ run() { echo; echo "\$ keras-initcmp $*"; .venv/bin/keras-initcmp "$@"; }
 run compare --experiment circles --seeds 3 "$@"
 run probe --activation tanh "$@"
 run probe --activation relu "$@"
+# The article's figures (PNG + report.md next to each results.json, and TensorBoard's Images tab).
+for experiment in circles probe-tanh probe-relu; do run report "$logdir/$experiment"; done
 echo
 echo "All three experiments in one TensorBoard:  .venv/bin/tensorboard --logdir $logdir"

@@ -1,0 +1,252 @@
+"""`keras_initcmp.report` on a small real compare and probe: files, plotted data, colours,
+TensorBoard images, bad input."""
+
+import json
+import os
+import re
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import keras_initcmp
+from keras_initcmp import cli
+from keras_initcmp.report import FIGURES, scheme_color
+from events import read_events
+
+SCHEMES = ("zeros", "he")
+SEEDS = 2
+PROBE_SCHEMES = ("random", "xavier")
+STEPS, EPOCHS = 4, 2
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A compare (2 schemes x 2 seeds, 4 full-batch steps in 2 chunks) and a probe, reported."""
+    logdir = tmp_path_factory.mktemp("logs")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 3)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((3,)),
+                              keras.layers.Dense(6, activation="relu", name="hidden"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    keras_initcmp.compare(model, (x[:32], y[:32], x[32:], y[32:]), SCHEMES, SEEDS,
+                          experiment="tiny", logdir=logdir, loss="binary_crossentropy",
+                          metrics=["accuracy"], optimizer=keras.optimizers.SGD(0.1),
+                          steps=STEPS, epochs=EPOCHS, batch_size=None)
+    keras_initcmp.probe(PROBE_SCHEMES, 1, sizes=(16, 12, 8, 4), activation="tanh",
+                        samples=200, batch_size=100, histogram_samples=100, logdir=logdir)
+    compare_dir, probe_dir = logdir / "tiny", logdir / "probe-tanh"
+    return {"logdir": logdir, "compare": (compare_dir, keras_initcmp.report(compare_dir)),
+            "probe": (probe_dir, keras_initcmp.report(probe_dir))}
+
+
+def results(folder):
+    return json.loads((folder / "results.json").read_text())
+
+
+# --- files --------------------------------------------------------------------------
+
+
+def test_every_figure_is_a_valid_png_of_sensible_size(runs):
+    expected = {"compare": FIGURES, "probe": ("histograms_init", "signal_by_depth")}
+    for kind, (folder, report) in ((k, runs[k]) for k in ("compare", "probe")):
+        assert report.kind == kind and report.missing == []
+        assert sorted(report.figures) == sorted(expected[kind])
+        for name, path in report.figures.items():
+            assert path == str(folder / f"{name}.png")
+            with Image.open(path) as image:
+                image.verify()
+            with Image.open(path) as image:
+                assert image.format == "PNG"
+                width, height = image.size
+            assert 500 <= width <= 2500 and 300 <= height <= 2000, (name, image.size)
+            assert os.path.getsize(path) > 10_000
+
+
+def test_report_md_links_every_figure_and_holds_the_tables(runs):
+    folder, report = runs["compare"]
+    text = (folder / "report.md").read_text()
+    assert report.path == str(folder / "report.md")
+    for name in report.figures:
+        assert f"]({name}.png)" in text
+    zeros = [r for r in results(folder) if r["scheme"] == "zeros"]
+    loss = np.mean([r["loss"] for r in zeros])
+    assert f"| zeros | {SEEDS} | {STEPS} | {loss:.4g} " in text
+    assert "## Missing" not in text
+
+    folder, report = runs["probe"]
+    text = (folder / "report.md").read_text()
+    for record in results(folder):
+        if record["scheme"] == "random" and record["layer"] == "layer_3":
+            row = next(line for line in text.splitlines() if line.startswith("| random |"))
+            assert row.endswith(f" {record['std']:.3g} |")
+
+
+# --- the plotted data ---------------------------------------------------------------
+
+
+def test_signal_by_depth_plots_the_logged_values(runs):
+    folder, report = runs["compare"]
+    depth = report.data["signal_by_depth"]
+    layers = ["hidden", "out"]
+    assert depth["layers"] == layers and depth["moments"] == ["init", "end"]
+    for quantity in ("activation_std", "gradient_norm"):
+        for scheme in SCHEMES:
+            events = [read_events(folder / scheme / f"seed-{seed}") for seed in range(SEEDS)]
+            for moment, step in (("init", 0), ("end", EPOCHS)):
+                values = np.array([[float(dict(e[f"{quantity}/{layer}"])[step]) for layer in layers]
+                                   for e in events])
+                line = depth["quantities"][quantity][moment][scheme]
+                np.testing.assert_allclose(line["mean"], values.mean(0), rtol=1e-6)
+                np.testing.assert_allclose(line["min"], values.min(0), rtol=1e-6)
+                np.testing.assert_allclose(line["max"], values.max(0), rtol=1e-6)
+    # Zero init: the hidden layer's output is relu(0) = 0, a std of exactly 0.
+    assert depth["quantities"]["activation_std"]["init"]["zeros"]["mean"][0] == 0
+
+
+def test_probe_std_by_depth_equals_results_json(runs):
+    folder, report = runs["probe"]
+    depth, table = report.data["signal_by_depth"], report.data["std_table"]
+    assert depth["moments"] == ["init"] and "gradient_norm" not in depth["quantities"]
+    for scheme in PROBE_SCHEMES:
+        stds = [r["std"] for r in results(folder) if r["scheme"] == scheme]
+        assert depth["quantities"]["activation_std"]["init"][scheme]["mean"] == stds
+        assert [table["schemes"][scheme][layer]["std"] for layer in table["layers"]] == stds
+    assert table["layers"] == ["layer_1", "layer_2", "layer_3"]
+
+
+def test_cost_curves_plot_mean_and_band_over_seeds_against_steps(runs):
+    folder, report = runs["compare"]
+    curves = report.data["cost_curves"]
+    assert curves["metrics"] == ["loss", "accuracy"]
+    per_chunk = STEPS // EPOCHS
+    for metric in curves["metrics"]:
+        for split, tag in (("training", metric), ("validation", f"val_{metric}")):
+            for scheme in SCHEMES:
+                values = np.array([[v for _, v in read_events(folder / scheme / f"seed-{s}")[tag]]
+                                   for s in range(SEEDS)], float)
+                band = curves["curves"][metric][split][scheme]
+                assert band["steps"] == [per_chunk * epoch for epoch in range(1, EPOCHS + 1)]
+                np.testing.assert_allclose(band["mean"], values.mean(0), rtol=1e-6)
+                np.testing.assert_allclose(band["min"], values.min(0), rtol=1e-6)
+                np.testing.assert_allclose(band["max"], values.max(0), rtol=1e-6)
+                assert band["seeds"] == [SEEDS] * EPOCHS
+
+
+def test_histogram_grids_plot_the_logged_histograms_with_a_shared_range_per_layer(runs):
+    folder, report = runs["compare"]
+    for name, step in (("histograms_init", 0), ("histograms_end", EPOCHS)):
+        grid = report.data[name]
+        assert grid["schemes"] == list(SCHEMES) and grid["layers"] == ["hidden", "out"]
+        for scheme in SCHEMES:
+            events = read_events(folder / scheme / "seed-0")  # the lowest seed is drawn
+            for layer in grid["layers"]:
+                panel = grid["panels"][scheme][layer]
+                rows = dict(events[f"activations/{layer}"])[step]
+                assert panel["step"] == step
+                np.testing.assert_array_equal(panel["left"], rows[:, 0])
+                np.testing.assert_array_equal(panel["counts"], rows[:, 2])
+                # One range per column, holding 99.9% of every row's values.
+                low, high = grid["xlim"][layer]
+                inside = (rows[:, 0] >= low) & (rows[:, 1] <= high)
+                assert rows[inside, 2].sum() >= 0.999 * rows[:, 2].sum()
+    # Zero init: every hidden activation is exactly 0, a single-value histogram.
+    zeros = report.data["histograms_init"]["panels"]["zeros"]["hidden"]
+    assert set(zeros["left"]) == set(zeros["right"]) == {0.0}
+    assert report.data["histograms_end"]["training_steps"] == {"zeros": STEPS, "he": STEPS}
+
+
+def test_each_scheme_has_one_colour_in_every_figure_and_report(runs):
+    colors = {}
+    for kind in ("compare", "probe"):
+        report = runs[kind][1]
+        for name in report.figures:
+            drawn = report.data[name]["artist_colors"]
+            assert drawn, name
+            for scheme, used in drawn.items():
+                assert used == [scheme_color(scheme).lower()], (kind, name, scheme, used)
+                colors.setdefault(scheme, set()).update(used)
+        assert report.colors == {s: scheme_color(s) for s in report.colors}
+    assert all(len(used) == 1 for used in colors.values())
+    article = [scheme_color(s) for s in ("zeros", "random", "xavier", "he")]
+    assert len(set(article)) == 4
+    # Okabe-Ito, the colour-blind-safe palette
+    okabe_ito = {"#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00",
+                 "#CC79A7"}
+    assert set(article) <= okabe_ito and scheme_color("someone-else") in okabe_ito
+
+
+# --- TensorBoard --------------------------------------------------------------------
+
+
+def test_figures_are_in_the_images_dashboard_of_the_root_run(runs):
+    for kind in ("compare", "probe"):
+        folder, report = runs[kind]
+        events = read_events(folder)
+        for name, path in report.figures.items():
+            [(step, image)] = events[f"report/{name}"]
+            with Image.open(path) as png:
+                assert (step, int(image[0]), int(image[1])) == (0, *png.size)
+        assert sum(tag.startswith("report/") for tag in events) == len(report.figures)
+    assert "_hparams_/experiment" in read_events(runs["compare"][0])  # left as it was
+
+
+def test_missing_and_unfinished_runs_are_stated_and_left_out(runs, tmp_path):
+    folder = tmp_path / "tiny"
+    shutil.copytree(runs["compare"][0], folder)
+    shutil.rmtree(folder / "he" / "seed-1")  # in results.json, folder gone
+    shutil.copytree(folder / "zeros" / "seed-0", folder / "zeros" / "seed-7")  # no result yet
+    report = keras_initcmp.report(folder, log_scale=True)
+    assert report.missing == [
+        "he/seed-1: in results.json, but its run folder is missing",
+        "zeros/seed-7: still running or interrupted (a run folder without a result); left out"]
+    text = (folder / "report.md").read_text()
+    assert "## Missing" in text and "he/seed-1" in text and "zeros/seed-7" in text
+    assert report.data["cost_curves"]["curves"]["loss"]["training"]["he"]["seeds"] == [1, 1]
+    assert report.data["cost_curves"]["yscale"] == {"loss": "log", "accuracy": "linear"}
+    # The copied report's images were replaced, not added to.
+    assert len(list(folder.glob("events.out.tfevents.*.report"))) == 1
+    assert len(read_events(folder)["report/cost_curves"]) == 1
+
+
+# --- bad input ----------------------------------------------------------------------
+
+
+def test_bad_input_is_one_clear_line(runs, tmp_path):
+    logdir = runs["logdir"]
+    (tmp_path / "file.txt").write_text("hi")
+    (tmp_path / "empty").mkdir()
+    running = tmp_path / "running"
+    shutil.copytree(runs["compare"][0] / "he", running / "he")
+    shutil.copy(runs["compare"][0] / "settings.json", running)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text("{not json")
+    cases = {
+        tmp_path / "nowhere": "does not exist",
+        tmp_path / "file.txt": "is not a folder",
+        tmp_path / "empty": "is not an experiment folder: it has no results.json",
+        logdir: f"is a log folder, not an experiment: pass one of its experiments, e.g. {logdir}",
+        running: "has no finished run yet (no results.json): the experiment is still running",
+        broken: "cannot read ",
+    }
+    for folder, message in cases.items():
+        with pytest.raises(ValueError, match=re.escape(message)) as error:
+            keras_initcmp.report(folder)
+        assert "\n" not in str(error.value)
+
+
+def test_cli_prints_the_path_and_exits_2_on_bad_input(runs, tmp_path, capsys):
+    folder = runs["probe"][0]
+    assert cli.main(["report", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"report: {folder / 'report.md'} (2 figures")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", str(tmp_path / "nowhere")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-initcmp: error: ") and err.count("\n") == 1
+    assert "does not exist" in err and "Traceback" not in err
