@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from keras_initcmp import experiments, initializers, summary
+from keras_initcmp import experiments, initializers, layout, summary
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.stats import activation_stats
 
@@ -430,6 +430,8 @@ def _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, 
             _write_results(folder, records)
     if isinstance(task, _TrainTask) and records:
         _write_hparams_config(folder, records)
+    if records:  # Custom Scalars: one chart per statistic with every layer
+        layout.write_layout(folder, training=isinstance(task, _TrainTask))
     return records
 
 

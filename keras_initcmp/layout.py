@@ -1,0 +1,82 @@
+"""A TensorBoard custom-scalars layout for a sweep: one chart per statistic, every layer.
+
+TensorBoard's Scalars dashboard draws one chart per tag, so comparing the activation
+std of six layers means six charts. The Custom Scalars dashboard draws a chart per
+regular expression instead: `^activation_std/` puts every layer's std, of every
+selected run, in one chart, and "std by depth" is one glance.
+
+The driver writes the layout at the root of each experiment (`<logdir>/<experiment>/`).
+TensorBoard merges the layouts of all experiments under one logdir by category title and
+drops charts that repeat, so several experiments show as one set of charts.
+"""
+
+import os
+
+import tensorflow as tf
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+
+__all__ = ["TRAINING_CHARTS", "ACTIVATION_CHARTS", "custom_scalars_layout", "write_layout"]
+
+LAYOUT_SUFFIX = ".custom-scalars"
+"""Ends the name of the event file `write_layout` writes (and replaces on a re-run)."""
+
+TRAINING_CHARTS = (
+    ("loss", r"^(val_)?loss$"),
+    ("accuracy", r"^(val_)?(\w+_)?accuracy$"),
+    ("gradient_norm, every layer", r"^gradient_norm/"),
+)
+"""`(chart title, tag regex)` of the training category: Keras' epoch logs and the
+callback's gradient norms."""
+
+ACTIVATION_CHARTS = tuple(
+    (f"{statistic}, every layer", f"^{statistic}/")
+    for statistic in ("activation_std", "activation_mean", "activation_zero_fraction",
+                      "activation_saturation", "activation_nonfinite"))
+"""`(chart title, tag regex)` of the activation category, one per statistic the
+`ActivationHistograms` callback logs."""
+
+
+def custom_scalars_layout(training=True):
+    """The layout: an "activations by layer" category, then (if `training`) a "training" one.
+
+    Activations come first in every layout, so that TensorBoard's merge of several
+    experiments' layouts (in the order of their run names) keeps the same order.
+
+    Returns:
+        A `tensorboard.plugins.custom_scalar.layout_pb2.Layout`.
+    """
+    categories = [("activations by layer", ACTIVATION_CHARTS)] \
+        + ([("training", TRAINING_CHARTS)] if training else [])
+    return layout_pb2.Layout(category=[
+        layout_pb2.Category(title=title, chart=[
+            layout_pb2.Chart(title=chart, multiline=layout_pb2.MultilineChartContent(tag=[regex]))
+            for chart, regex in charts])
+        for title, charts in categories])
+
+
+def write_layout(folder, training=True):
+    """Writes `custom_scalars_layout(training)` as a TensorBoard run in `folder`.
+
+    The layout written by an earlier call into `folder` is replaced, so a resumed or
+    extended sweep keeps one.
+
+    Args:
+        folder: An experiment's root, e.g. `logs/circles`.
+        training: Include the training charts (loss, accuracy, gradient norms); `False`
+            for `probe`, which does not train.
+
+    Returns:
+        The path of the event file written.
+    """
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.startswith("events.out.tfevents.") and name.endswith(LAYOUT_SUFFIX):
+            os.remove(os.path.join(folder, name))
+    summary = custom_scalar_summary.pb(custom_scalars_layout(training))
+    writer = tf.summary.create_file_writer(os.fspath(folder), filename_suffix=LAYOUT_SUFFIX)
+    with writer.as_default():
+        tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=0)
+    writer.close()
+    written = [name for name in os.listdir(folder) if name.endswith(LAYOUT_SUFFIX)]
+    return os.path.join(folder, written[0])
