@@ -21,6 +21,7 @@ import logging
 import math
 import multiprocessing
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -242,8 +243,7 @@ class _TrainTask:
         x, y = self.data["x"], self.data["y"]
         validation = None
         if "x_val" in self.data:
-            # A one-element dataset: far less per-epoch overhead than arrays.
-            validation = tf.data.Dataset.from_tensors((self.data["x_val"], self.data["y_val"]))
+            validation = _batches(self.data["x_val"], self.data["y_val"], self.batch_size)
         run_log = _RunLog(run_dir, {"initializer": scheme, "seed": seed})
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
@@ -263,7 +263,7 @@ class _TrainTask:
         if _finite_or_none(last.get("loss")) is not None:
             # Final training metrics at the final weights: the epoch logs average over
             # the epoch's steps, which lags behind (by a lot for long epochs).
-            train = net.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
+            train = net.evaluate(_batches(x, y, self.batch_size), verbose=0, return_dict=True)
         loss = _finite_or_none(train.get("loss"))
         record = {
             "scheme": scheme, "seed": seed, "epochs": len(history.epoch),
@@ -319,6 +319,13 @@ def _training_dataset(x, y, batch_size, seed):
     return (tf.data.Dataset.from_tensor_slices((x, y))
             .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE))
+
+
+def _batches(x, y, batch_size):
+    """One pass for evaluation: a dataset costs Keras ~15 ms a call, arrays ~100 ms."""
+    if batch_size >= len(x):
+        return tf.data.Dataset.from_tensors((x, y))
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
 def _steps_per_execution(steps_per_epoch):
@@ -462,7 +469,7 @@ def _execute(task, todo, folder, jobs, progress):
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with concurrent.futures.ProcessPoolExecutor(
             min(jobs, len(todo)), mp_context=context, initializer=_start_worker,
-            initargs=(task, threads)) as pool:
+            initargs=(pickle.dumps(task), threads)) as pool:
         futures = [pool.submit(_worker_run, scheme, seed, _fresh_run_dir(folder, scheme, seed))
                    for scheme, seed in todo]
         try:
@@ -479,12 +486,13 @@ def _execute(task, todo, folder, jobs, progress):
 _WORKER_TASK = None
 
 
-def _start_worker(task, threads):
+def _start_worker(task_bytes, threads):
     global _WORKER_TASK
-    _WORKER_TASK = task
-    # Share the cores among the workers instead of each one claiming all of them.
+    # Share the cores among the workers instead of each one claiming all of them. This
+    # must precede TensorFlow's first op, hence the task (a model) arrives as bytes.
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+    _WORKER_TASK = pickle.loads(task_bytes)
 
 
 def _worker_run(scheme, seed, run_dir):

@@ -243,9 +243,10 @@ def test_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
                parse_constant=lambda name: pytest.fail(f"{name} in results.json"))
 
 
-def test_same_settings_give_the_same_numbers(circles, tmp_path):
-    first, second = (tiny_compare(circles, tmp_path / name, schemes=("he",), steps=60)
-                     for name in ("a", "b"))
+def test_same_settings_give_the_same_numbers_in_workers_too(circles, tmp_path):
+    first, second = (tiny_compare(circles, tmp_path / name, steps=60, jobs=jobs)
+                     for name, jobs in (("a", 1), ("b", 2)))
+    assert (tmp_path / "b" / "circles" / "he" / "seed-0").is_dir()
     for record in first + second:
         record.pop("seconds")
     assert first == second
