@@ -94,11 +94,11 @@ def processes_mentioning(text):
 class _Process:
     """A subprocess in a new session, ended with everything it started."""
 
-    def __init__(self, argv, log_path, env=None):
+    def __init__(self, argv, log_path, env=None, cwd=None):
         self.log_path = log_path
         with open(log_path, "wb") as log:
             self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log,
-                                          stderr=subprocess.STDOUT, env=env,
+                                          stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                           start_new_session=True)
         self.session = self.popen.pid  # setsid: the session id is the leader's pid
 
@@ -170,8 +170,9 @@ class TensorBoard(_Started):
     ...     board.get("/data/runs")
     """
 
-    def __init__(self, logdir, workdir, *, reload_interval=1, timeout=90):
+    def __init__(self, logdir, workdir, *, reload_interval=1, timeout=90, cwd=None):
         self.logdir, self.workdir = os.fspath(logdir), os.fspath(workdir)
+        self.cwd = cwd  # where a relative logdir is (TensorBoard shows it as given)
         self.reload_interval, self.timeout = reload_interval, timeout
         self.port = None
         self.process = None
@@ -195,7 +196,7 @@ class TensorBoard(_Started):
             [sys.executable, "-m", "tensorboard.main", "--logdir", self.logdir,
              "--host", HOST, "--port", str(self.port),
              "--reload_interval", str(self.reload_interval)],
-            os.path.join(self.workdir, f"tensorboard-{attempt}.log"), env)
+            os.path.join(self.workdir, f"tensorboard-{attempt}.log"), env, self.cwd)
 
     def wait_ready(self, attempts=3):
         """Waits (at most `timeout` s) until the server answers; returns `self`.
