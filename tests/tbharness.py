@@ -329,8 +329,9 @@ class Browser(_Started):
         os.makedirs(self.workdir, exist_ok=True)
         self.port = free_port()
         self.process = _Process([self.chromedriver, f"--port={self.port}",
-                                 f"--allowed-ips={HOST}", "--log-level=WARNING"],
-                                os.path.join(self.workdir, "chromedriver.log"))
+                                 f"--allowed-ips={HOST}", "--log-level=WARNING",
+                                 f"--log-path={os.path.join(self.workdir, 'chromedriver.log')}"],
+                                os.path.join(self.workdir, "chromedriver.out"))
         wait_until(self._answers, 30)
         options = {"binary": self.chromium,
                    "args": [*CHROMIUM_ARGS, f"--window-size={self.size[0]},{self.size[1]}",
