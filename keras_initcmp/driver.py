@@ -512,13 +512,20 @@ def _previous_records(folder, settings, overwrite):
     results = os.path.join(folder, "results.json")
     if not os.path.exists(results):
         return []
-    with open(results) as file:
-        records = json.load(file)
+    try:
+        with open(results) as file:
+            records = json.load(file)
+    except ValueError as error:  # not JSON: never guess, never overwrite silently
+        if not overwrite:
+            raise ValueError(f"{results} is not a results file ({error}). Pass overwrite=True "
+                             "(--overwrite) to replace it, or choose another logdir.") from None
+        records = []
     if overwrite:
         for scheme in {record["scheme"] for record in records}:
             shutil.rmtree(os.path.join(folder, scheme), ignore_errors=True)
         for name in ("results.json", "results.csv"):
-            os.remove(os.path.join(folder, name))
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, name))
         return []
     try:
         with open(os.path.join(folder, "settings.json")) as file:

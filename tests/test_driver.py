@@ -265,3 +265,12 @@ def test_bad_arguments_name_the_argument(circles, tmp_path):
     with pytest.raises(ValueError, match="lacks array"):
         driver.compare(model, {"x": data["x"]}, loss="mse", logdir=tmp_path)
     assert not os.listdir(tmp_path)
+
+
+def test_a_damaged_results_file_is_refused_not_replaced(circles, tmp_path):
+    folder = tmp_path / "circles"
+    folder.mkdir()
+    (folder / "results.json").write_text("{truncated")
+    with pytest.raises(ValueError, match=r"results.json is not a results file .*--overwrite"):
+        tiny_compare(circles, tmp_path)
+    assert (folder / "results.json").read_text() == "{truncated"
