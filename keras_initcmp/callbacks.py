@@ -122,7 +122,8 @@ class ActivationHistograms(keras.callbacks.Callback):
         super().set_model(model)
 
     def on_train_begin(self, logs=None):
-        self._check_writable()
+        if self._is_chief():  # other workers write nothing, not even the folder
+            self._check_writable()
         self._check_probe_shape()
         if self._optimizer_iterations() == 0 and self._last_step is None:
             self.snapshot(0)

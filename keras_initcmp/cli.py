@@ -12,7 +12,7 @@ import sys
 
 import keras
 
-from keras_initcmp import driver, experiments, initializers, summary
+from keras_initcmp import distributed, driver, experiments, initializers, summary
 from keras_initcmp.report import report as write_report
 
 PROG = "keras-initcmp"
@@ -175,6 +175,10 @@ def _parser():
                           help="Keras loss name, e.g. binary_crossentropy, mse")
     training.add_argument("--metrics", type=_metrics, metavar="LIST",
                           help="comma-separated Keras metric names, e.g. accuracy")
+    compare.add_argument("--strategy", choices=distributed.STRATEGIES, default="default",
+                         help="tf.distribute: 'mirrored' trains on every GPU of this machine; "
+                         "'multiworker' on the cluster in TF_CONFIG (run the same command on "
+                         "every worker; only the chief writes). Default: one device")
     _common(compare)
     compare.set_defaults(run=_compare)
 
@@ -252,10 +256,14 @@ def _compare(args, out):
         training["optimizer"] = _optimizer(
             options.get("optimizer") or training.get("optimizer") or "sgd",
             options.get("learning_rate"))
+    strategy = None if args.strategy == "default" else distributed.get_strategy(args.strategy)
+    chief = distributed.is_chief(strategy)
     records = driver.compare(model, data, args.schemes, args.seeds, experiment=name,
                              logdir=args.logdir, jobs=args.jobs, overwrite=args.overwrite,
-                             progress=None if args.quiet else out, **training)
-    _report(out, summary.compare_table(records), os.path.join(args.logdir, name))
+                             progress=None if args.quiet or not chief else out,
+                             strategy=strategy, **training)
+    if chief:
+        _report(out, summary.compare_table(records), os.path.join(args.logdir, name))
 
 
 def _probe(args, out):
@@ -311,12 +319,25 @@ def _report(out, table, folder):
               f"view:    {tensorboard} --logdir {shlex.quote(folder)}\n")
 
 
+def _start_multiworker(argv):
+    """`--strategy multiworker`: create the strategy before TensorFlow's first op.
+
+    Checking `--optimizer` or `--metrics` already creates variables, after which
+    TensorFlow refuses to configure its collective ops; so this looks ahead.
+    """
+    ahead = argparse.ArgumentParser(add_help=False)
+    ahead.add_argument("--strategy")
+    if ahead.parse_known_args(argv)[0].strategy == "multiworker":
+        distributed.get_strategy("multiworker")
+
+
 def main(argv=None):
     """Console entry point; returns the exit status."""
     # Spawned --jobs workers inherit this before TensorFlow loads in them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = _parser().parse_args(argv)
     try:
+        _start_multiworker(sys.argv[1:] if argv is None else argv)
+        args = _parser().parse_args(argv)
         args.run(args, sys.stdout)
     except ValueError as error:
         _fail(error)
