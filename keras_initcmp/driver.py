@@ -275,8 +275,8 @@ class _TrainTask:
             ActivationHistograms(run_dir, probe_data=x[:self.probe_size],
                                  probe_labels=y[:self.probe_size]),
         ]
-        if line is not None:  # first, so that its line is up before the first snapshot
-            callbacks.insert(0, _Progress(line, f"{scheme} seed {seed}",
+        if line is not None:
+            callbacks.append(_Progress(line, f"{scheme} seed {seed}",
                                        self.epochs * self.steps_per_epoch))
         start = time.perf_counter()
         # Keras' fit, or where it fails under a strategy, the tf.distribute custom loop.
@@ -423,9 +423,6 @@ class _Progress(keras.callbacks.Callback):
         super().__init__()
         self.line, self.label, self.total = line, label, total_steps
         self.start = time.perf_counter()
-
-    def on_train_begin(self, logs=None):
-        self.on_train_batch_end(0)  # the line shows while the first steps are traced
 
     def on_train_batch_end(self, batch, logs=None):
         done = int(self.model.optimizer.iterations.numpy())
