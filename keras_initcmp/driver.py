@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from keras_initcmp import experiments, initializers, layout, summary
+from keras_initcmp import distributed, experiments, initializers, layout, summary
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.stats import activation_stats
 
@@ -99,7 +99,8 @@ def _kernel_seed(seed, position):
 
 def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom",
             logdir="logs", optimizer=None, loss=None, metrics=None, epochs=10, steps=None,
-            batch_size=32, probe_size=512, jobs=1, overwrite=False, progress=None):
+            batch_size=32, probe_size=512, jobs=1, overwrite=False, progress=None,
+            strategy=None):
     """Train a copy of `model` under every scheme and seed; log and return the results.
 
     Every copy gets freshly seeded kernels (`reinitialize`), zero biases, a fresh
@@ -130,6 +131,13 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
         overwrite: Replace existing results (and their run folders) instead of
             resuming; without it, results from other settings are an error.
         progress: A text stream for a live line per run, or `None` for silence.
+        strategy: `None` (one device), `"mirrored"`, `"multiworker"` or a
+            `tf.distribute.Strategy`: every run is built and trained in its scope
+            (`keras_initcmp.distributed.fit` picks Keras' fit or the custom loop). With
+            `"multiworker"`, start the same call on every worker of `TF_CONFIG`, and
+            create the strategy first, before TensorFlow's first op
+            (`distributed.get_strategy("multiworker")`); only the chief writes to
+            `logdir`, the others to a temporary folder they remove. Needs `jobs=1`.
 
     Returns:
         The list of result records (`COMPARE_FIELDS`), also in `results.json`.
@@ -138,10 +146,24 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
 
     >>> records = keras_initcmp.compare(model, (x, y), schemes=("xavier", "he"), epochs=5)
     """
+    if strategy is None or isinstance(strategy, str):
+        strategy = None if strategy in (None, "default") else distributed.get_strategy(strategy)
+    if strategy is not None and jobs != 1:
+        raise ValueError(f"Argument `jobs` must be 1 with a tf.distribute strategy (its "
+                         f"devices train one run at a time). Received: jobs={jobs!r}")
     task = _train_task(model, data, optimizer=optimizer, loss=loss, metrics=metrics,
                        epochs=epochs, steps=steps, batch_size=batch_size, probe_size=probe_size)
+    task.strategy = strategy
     settings = {"kind": "compare", "model": _digest(_architecture(task.model)),
                 "data": _digest(task.data), **_settings(task)}
+    if strategy is not None:
+        settings["strategy"] = distributed.strategy_name(strategy)
+        if not distributed.is_chief(strategy):
+            # Other workers train alongside the chief; what they write goes to a
+            # temporary folder, removed at the end (the Keras convention).
+            with tempfile.TemporaryDirectory(prefix="keras-initcmp-worker-") as scratch:
+                return _sweep(task, settings, experiment, scratch, schemes, seeds, 1,
+                              False, None)
     return _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress)
 
 
@@ -212,7 +234,7 @@ def _train_task(model, data, *, optimizer=None, loss=None, metrics=None, epochs=
 def _settings(task):
     """A task's fields that make two sweeps comparable (model and data go in as digests)."""
     return {field.name: getattr(task, field.name) for field in dataclasses.fields(task)
-            if field.name not in ("model", "data")}
+            if field.name not in ("model", "data", "strategy")}
 
 
 # --- one run ------------------------------------------------------------------------
@@ -234,12 +256,14 @@ class _TrainTask:
     steps_per_epoch: int
     batch_size: int
     probe_size: int
+    strategy: object = None  # a tf.distribute.Strategy: not picklable, so jobs=1
 
     def __call__(self, scheme, seed, run_dir, line):
         _seed_everything(seed)
-        net = reinitialize(self.model, scheme, seed)
-        net.compile(**keras.saving.deserialize_keras_object(self.compiled),
-                    steps_per_execution=_steps_per_execution(self.steps_per_epoch))
+        with contextlib.nullcontext() if self.strategy is None else self.strategy.scope():
+            net = reinitialize(self.model, scheme, seed)
+            net.compile(**keras.saving.deserialize_keras_object(self.compiled),
+                        steps_per_execution=_steps_per_execution(self.steps_per_epoch))
         x, y = self.data["x"], self.data["y"]
         validation = None
         if "x_val" in self.data:
@@ -255,15 +279,16 @@ class _TrainTask:
             callbacks.insert(0, _Progress(line, f"{scheme} seed {seed}",
                                        self.epochs * self.steps_per_epoch))
         start = time.perf_counter()
-        history = net.fit(_training_dataset(x, y, self.batch_size, seed), epochs=self.epochs,
-                          steps_per_epoch=self.steps_per_epoch, validation_data=validation,
-                          shuffle=False, verbose=0, callbacks=callbacks)
+        # Keras' fit, or where it fails under a strategy, the tf.distribute custom loop.
+        history = distributed.fit(net, _training_dataset(x, y, self.batch_size, seed),
+                                  epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+                                  validation_data=validation, callbacks=callbacks)
         last = {key: values[-1] for key, values in history.history.items()}
         train = {}
         if _finite_or_none(last.get("loss")) is not None:
             # Final training metrics at the final weights: the epoch logs average over
             # the epoch's steps, which lags behind (by a lot for long epochs).
-            train = net.evaluate(_batches(x, y, self.batch_size), verbose=0, return_dict=True)
+            train = distributed.evaluate(net, _batches(x, y, self.batch_size))
         loss = _finite_or_none(train.get("loss"))
         record = {
             "scheme": scheme, "seed": seed, "epochs": len(history.epoch),
@@ -429,6 +454,9 @@ def _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, 
     done = {(record["scheme"], record["seed"]) for record in records}
     requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
     todo = [run for run in requested if run not in done]
+    if getattr(task, "strategy", None) is not None:  # every worker does the chief's runs
+        todo = [run for run, flag in zip(requested, distributed.chief_flags(
+            task.strategy, [run in todo for run in requested])) if flag]
     if progress is not None and len(todo) < len(requested):
         progress.write(f"{folder}: resuming, {len(requested) - len(todo)} of "
                        f"{len(requested)} runs already in results.json\n")
