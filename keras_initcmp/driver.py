@@ -383,7 +383,10 @@ class _RunLog(keras.callbacks.Callback):
         super().__init__()
         self._writer = tf.summary.create_file_writer(log_dir)
         with self._writer.as_default():
-            hp.hparams(hparams, trial_id=f"{hparams['initializer']}/seed-{hparams['seed']}")
+            # The run's path under the logdir (`circles/he/seed-0`): unique across the
+            # experiments one TensorBoard shows, so HParams keeps one session per run.
+            trial_id = "/".join(os.path.normpath(log_dir).split(os.sep)[-3:])
+            hp.hparams(hparams, trial_id=trial_id)
 
     def on_epoch_end(self, epoch, logs=None):
         with self._writer.as_default(step=epoch + 1):

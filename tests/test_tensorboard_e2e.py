@@ -197,9 +197,6 @@ def test_hparams_lists_every_run_with_initializer_and_final_metrics(served):
                 {f"final/{name}": record[name] for name in FINAL_METRICS}, rel=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="driver bug: the HParams trial_id is "
-                   "'<scheme>/seed-<k>' without the experiment, so runs of two experiments "
-                   "under one logdir merge into one session group")
 def test_hparams_session_group_per_run_across_experiments(served):
     groups = served.board.session_groups()
     assert [len(group["sessions"]) for group in groups] == [1] * len(groups)
