@@ -82,6 +82,7 @@ def measure_snapshot(kind, repeats=20):
     """Median seconds of one snapshot and of one forward pass of the probe (the floor)."""
     import tensorflow as tf
     from keras_initcmp import ActivationHistograms
+    from snapshot_scaling import median_seconds
 
     model, x, _ = build(kind)
     probe = tf.constant(x[:PROBE_SIZE])
@@ -92,12 +93,7 @@ def measure_snapshot(kind, repeats=20):
 
         def median_time(function):
             function()  # trace
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                function()
-                times.append(time.perf_counter() - start)
-            return statistics.median(times)
+            return median_seconds(function, repeats)
 
         floor = median_time(lambda: forward(probe).numpy())
         snapshot = median_time(lambda: callback.snapshot(1))
