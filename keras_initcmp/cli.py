@@ -11,6 +11,7 @@ import shutil
 import sys
 
 import keras
+import numpy as np
 
 from keras_initcmp import distributed, driver, experiments, initializers, summary
 from keras_initcmp.report import report as write_report
@@ -24,7 +25,10 @@ _SCHEME_LINES = {
     "glorot": "U(+-sqrt(6/(fan_in+fan_out))): Glorot & Bengio 2010's normalized init",
     "he": "N(0, 2/fan_in): keeps ReLU variance constant through depth (He et al. 2015)",
     "orthogonal": "random orthogonal matrix (Saxe et al. 2013)",
+    "lsuv": "orthogonal, then each layer scaled to unit variance on a training batch "
+            "(Mishkin & Matas 2015; compare only)",
 }
+_ALL_SCHEMES = initializers.SCHEMES + driver.DATA_SCHEMES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,9 +81,9 @@ def _batch_size(text):
 def _schemes(text):
     names = [name.strip() for name in text.split(",") if name.strip()]
     for name in names:
-        if name not in initializers.SCHEMES:
+        if name not in _ALL_SCHEMES:
             raise argparse.ArgumentTypeError(
-                f"unknown scheme {name!r}; choose from {', '.join(initializers.SCHEMES)}")
+                f"unknown scheme {name!r}; choose from {', '.join(_ALL_SCHEMES)}")
     if not names:
         raise argparse.ArgumentTypeError("needs at least one scheme")
     return tuple(names)
@@ -113,7 +117,7 @@ def _metrics(text):
 def _common(parser, default_schemes=",".join(driver.DEFAULT_SCHEMES)):
     parser.add_argument("--schemes", type=_schemes, default=_schemes(default_schemes),
                         metavar="LIST", help=f"comma-separated schemes (default {default_schemes}; "
-                        f"all: {','.join(initializers.SCHEMES)})")
+                        f"all: {','.join(_ALL_SCHEMES)})")
     parser.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
                         help="runs per scheme, with seeds 0..N-1 (default 1)")
     parser.add_argument("--logdir", default="logs", metavar="DIR",
@@ -154,6 +158,9 @@ def _parser():
                         "or a .py file) that returns one; needs --data")
     source.add_argument("--data", metavar="FILE.npz",
                         help="arrays x, y and optionally x_val, y_val for --model")
+    source.add_argument("--standardize", action="store_true",
+                        help="breast-cancer: scale every feature to mean 0, sd 1 (training "
+                        "split's statistics); output folder EXPERIMENT-standardized")
     source.add_argument("--name", metavar="NAME",
                         help="output folder for --model (default: the file or function name)")
     # SUPPRESS: an option left out is absent from args, so the experiment's default holds.
@@ -233,11 +240,19 @@ def _compare(args, out):
         if args.data is not None:
             _fail("--data: needs --model (the built-in experiments bring their own data)")
         experiment = experiments.get(args.experiment or "circles")
-        name, model, data = experiment.name, experiment.build_model(), experiment.load_data()
+        options, name = {}, experiment.name
+        if args.standardize:  # its own folder: raw and standardized runs sit side by side
+            if "standardize" not in experiment.options:
+                _fail("--standardize: only for experiment " + ", ".join(
+                    e.name for e in experiments.EXPERIMENTS.values() if "standardize" in e.options))
+            options, name = {"standardize": True}, f"{name}-standardized"
+        model, data = experiment.build_model(), experiment.load_data(**options)
         training = dict(experiment.training)
     else:
         if args.experiment is not None:
             _fail("--experiment and --model exclude each other")
+        if args.standardize:
+            _fail("--standardize: only for the built-in experiments; standardize your --data")
         if args.data is None:
             _fail("--model: needs --data FILE.npz")
         if ":" in args.model and os.getcwd() not in sys.path:
@@ -263,7 +278,29 @@ def _compare(args, out):
                              progress=None if args.quiet or not chief else out,
                              strategy=strategy, **training)
     if chief:
-        _report(out, summary.compare_table(records), os.path.join(args.logdir, name))
+        baseline = _prior_loss(training.get("loss"), data["y"])
+        text = summary.compare_table(records, baseline)
+        if baseline is not None:
+            text += (f"\nstuck: final loss within {1 - summary.STUCK:.0%} of {baseline:.4f}, the "
+                     "loss of always predicting the training labels' prior")
+        _report(out, text, os.path.join(args.logdir, name))
+
+
+def _prior_loss(loss, y):
+    """The cross-entropy of always predicting the label prior of `y` (its entropy), or None.
+
+    For `binary_crossentropy` on 0/1 labels and `sparse_categorical_crossentropy`;
+    None for other losses (or a loss given as a config), where it has no such meaning.
+    """
+    y = np.asarray(y)
+    if loss == "binary_crossentropy" and np.isin(y, (0, 1)).all():
+        prior = np.array([1 - y.mean(), y.mean()])
+    elif loss == "sparse_categorical_crossentropy" and np.issubdtype(y.dtype, np.integer):
+        prior = np.bincount(y.ravel()) / y.size
+    else:
+        return None
+    prior = prior[prior > 0]
+    return float(-(prior * np.log(prior)).sum())
 
 
 def _probe(args, out):
@@ -278,15 +315,16 @@ def _probe(args, out):
 
 
 def _list(args, out):
+    w = 2 + max(len(name) for name in (*_ALL_SCHEMES, *experiments.EXPERIMENTS, "--model"))
     out.write("schemes (--schemes):\n")
-    for name in initializers.SCHEMES:
+    for name in _ALL_SCHEMES:
         line = _SCHEME_LINES.get(name) or (initializers.get(name).__doc__ or "").split("\n")[0]
-        out.write(f"  {name:<12}{line}\n")
+        out.write(f"  {name:<{w}}{line}\n")
     out.write("experiments (compare --experiment):\n")
     for experiment in experiments.EXPERIMENTS.values():
-        out.write(f"  {experiment.name:<12}{experiment.description}\n")
-    out.write(f"  {'--model':<12}your own: --model FILE.keras|MODULE:FUNCTION --data FILE.npz\n"
-              f"  {'probe':<12}the article's experiment 2: {PROG} probe --activation tanh|relu\n")
+        out.write(f"  {experiment.name:<{w}}{experiment.description}\n")
+    out.write(f"  {'--model':<{w}}your own: --model FILE.keras|MODULE:FUNCTION --data FILE.npz\n"
+              f"  {'probe':<{w}}the article's experiment 2: {PROG} probe --activation tanh|relu\n")
 
 
 def _make_report(args, out):

@@ -33,13 +33,18 @@ from tensorboard.plugins.hparams import api as hp
 
 from keras_initcmp import distributed, experiments, initializers, layout, summary
 from keras_initcmp.callbacks import ActivationHistograms
+from keras_initcmp.lsuv import lsuv
 from keras_initcmp.stats import activation_stats
 
-__all__ = ["compare", "probe", "reinitialize", "DEFAULT_SCHEMES", "COMPARE_FIELDS",
-           "PROBE_FIELDS"]
+__all__ = ["compare", "probe", "reinitialize", "DEFAULT_SCHEMES", "DATA_SCHEMES",
+           "COMPARE_FIELDS", "PROBE_FIELDS"]
 
 DEFAULT_SCHEMES = ("zeros", "random", "xavier", "he")
 """The article's four schemes."""
+DATA_SCHEMES = ("lsuv",)
+"""Data-dependent schemes, `compare` only: applied to the built model on a training
+batch, before training (`lsuv`: orthogonal kernels from `reinitialize`, then
+`keras_initcmp.lsuv` on the first `probe_size` training samples)."""
 COMPARE_FIELDS = ("scheme", "seed", "epochs", "steps", "loss", "accuracy", "val_loss",
                   "val_accuracy", "diverged", "seconds")
 PROBE_FIELDS = ("scheme", "seed", "layer", "mean", "std", "zero_fraction", "saturation",
@@ -76,7 +81,7 @@ def reinitialize(model, scheme, seed=0):
     Returns:
         A new, uncompiled model with the same architecture and layer names.
     """
-    _check_schemes((scheme,))
+    _check_schemes((scheme,), initializers.SCHEMES)
     position = itertools.count()
 
     def clone_layer(layer):
@@ -115,7 +120,8 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
             its optimizer, loss and metrics are the defaults.
         data: `{"x", "y"[, "x_val", "y_val"]}` arrays, a tuple `(x, y[, x_val, y_val])`,
             or a path to an `.npz` file with those names.
-        schemes: Scheme names (`keras_initcmp.initializers.SCHEMES`).
+        schemes: Scheme names (`keras_initcmp.initializers.SCHEMES` and
+            `DATA_SCHEMES`).
         seeds: Number of seeds per scheme; runs use seeds `0 .. seeds-1`.
         experiment: Name of the output folder under `logdir`.
         logdir: Root folder of the TensorBoard runs.
@@ -200,6 +206,9 @@ def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="ta
     if isinstance(sizes, str) or len(sizes) < 2:
         raise ValueError(f"Argument `sizes` must list the input width and at least one layer "
                          f"width. Received: sizes={sizes!r}")
+    if isinstance(schemes, (tuple, list)) and set(schemes) & set(DATA_SCHEMES):
+        raise ValueError(f"Argument `schemes`: {sorted(set(schemes) & set(DATA_SCHEMES))} need "
+                         f"training data; use them with `compare`. Received: schemes={list(schemes)!r}")
     task = _ProbeTask(tuple(_positive_int("sizes", size) for size in sizes), activation,
                       _positive_int("samples", samples), _positive_int("batch_size", batch_size),
                       min(_positive_int("histogram_samples", histogram_samples), samples))
@@ -260,11 +269,15 @@ class _TrainTask:
 
     def __call__(self, scheme, seed, run_dir, line):
         _seed_everything(seed)
+        x, y = self.data["x"], self.data["y"]
         with contextlib.nullcontext() if self.strategy is None else self.strategy.scope():
-            net = reinitialize(self.model, scheme, seed)
+            if scheme == "lsuv":  # data-dependent: on the built model, before training
+                net = reinitialize(self.model, "orthogonal", seed)
+                lsuv(net, x[:self.probe_size], orthogonal=False)
+            else:
+                net = reinitialize(self.model, scheme, seed)
             net.compile(**keras.saving.deserialize_keras_object(self.compiled),
                         steps_per_execution=_steps_per_execution(self.steps_per_epoch))
-        x, y = self.data["x"], self.data["y"]
         validation = None
         if "x_val" in self.data:
             validation = _batches(self.data["x_val"], self.data["y_val"], self.batch_size)
@@ -578,7 +591,7 @@ def _previous_records(folder, settings, overwrite):
 def _ordered(records):
     # Schemes in the registry's (the article's) order, then seeds; a stable sort keeps
     # each probe run's layers in network order.
-    rank = {scheme: index for index, scheme in enumerate(initializers.SCHEMES)}
+    rank = {scheme: index for index, scheme in enumerate(initializers.SCHEMES + DATA_SCHEMES)}
     return sorted(records, key=lambda record: (rank.get(record["scheme"], len(rank)),
                                                record["scheme"], record["seed"]))
 
@@ -626,13 +639,13 @@ def _write_hparams_config(folder, records):
 # --- argument checks ----------------------------------------------------------------
 
 
-def _check_schemes(schemes):
+def _check_schemes(schemes, allowed=initializers.SCHEMES + DATA_SCHEMES):
     if isinstance(schemes, str) or not schemes:
         raise ValueError(f"Argument `schemes` must be a non-empty list of names from "
-                         f"{initializers.SCHEMES}. Received: schemes={schemes!r}")
-    unknown = [scheme for scheme in schemes if scheme not in initializers.SCHEMES]
+                         f"{allowed}. Received: schemes={schemes!r}")
+    unknown = [scheme for scheme in schemes if scheme not in allowed]
     if unknown:
-        raise ValueError(f"Argument `schemes` must name schemes from {initializers.SCHEMES}. "
+        raise ValueError(f"Argument `schemes` must name schemes from {allowed}. "
                          f"Received: unknown {unknown[0]!r} in schemes={list(schemes)!r}")
     return tuple(dict.fromkeys(schemes))
 

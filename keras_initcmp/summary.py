@@ -19,8 +19,18 @@ def run_line(records):
     return f"{label:<20} " + "  ".join(parts) + f"  {first['seconds']:.1f}s"
 
 
-def compare_table(records):
-    """Per scheme: runs, final loss mean ± sd, mean accuracy and val accuracy, diverged."""
+STUCK = 0.99
+"""A run is stuck when its final loss is at least this share of the constant predictor's."""
+
+
+def compare_table(records, baseline=None):
+    """Per scheme: runs, final loss mean ± sd, mean accuracy and val accuracy, diverged.
+
+    With `baseline`, the loss of the best constant prediction (for a classifier: the
+    training labels' prior, whose cross-entropy is the prior's entropy), a column
+    `stuck` counts the finite runs that ended at `STUCK` (99 %) of it or above: they
+    learned (next to) nothing about the inputs.
+    """
     rows = []
     for scheme, runs in _by_scheme(records).items():
         rows.append([
@@ -28,8 +38,11 @@ def compare_table(records):
             _mean([r["accuracy"] for r in runs]), _mean([r["val_accuracy"] for r in runs]),
             f"{sum(r['diverged'] for r in runs)}/{len(runs)}",
         ])
+        if baseline is not None:
+            stuck = sum(r["loss"] is not None and r["loss"] >= STUCK * baseline for r in runs)
+            rows[-1].append(f"{stuck}/{len(runs)}")
     return table(["scheme", "seeds", "loss (mean ± sd)", "accuracy", "val accuracy",
-                  "diverged"], rows)
+                  "diverged"] + ([] if baseline is None else ["stuck"]), rows)
 
 
 def probe_table(records):

@@ -65,8 +65,11 @@ def test_compare_end_to_end_in_a_subprocess_then_resume_and_refuse(tmp_path, cap
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stderr
     assert re.search(r"^zeros seed 0 +20 steps +loss 0\.6931", done.stdout, re.M)
-    assert re.search(r"^scheme +seeds +loss \(mean ± sd\) +accuracy +val accuracy +diverged$",
+    assert re.search(r"^scheme +seeds +loss \(mean ± sd\) +accuracy +val accuracy +diverged +stuck$",
                      done.stdout, re.M)
+    # Balanced circles: the constant predictor's loss is ln 2, where zeros stays.
+    assert re.search(r"^zeros +1 +0\.6931 +0\.500 +0\.500 +0/1 +1/1$", done.stdout, re.M)
+    assert "stuck: final loss within 1% of 0.6931" in done.stdout
     assert done.stdout.rstrip().endswith(f"--logdir {tmp_path / 'circles'}")
     assert not our_lines(done.stderr)
     records = json.loads((tmp_path / "circles" / "results.json").read_text())
