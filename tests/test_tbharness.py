@@ -38,6 +38,9 @@ def test_failure_inside_with_still_stops(tmp_path):
 
     with pytest.raises(RuntimeError, match="boom"):
         with Failing():
-            assert tbharness.processes_mentioning(str(tmp_path))
+            def running():  # bash has exec'd: its command line carries the marker
+                assert tbharness.processes_mentioning(str(tmp_path))
+
+            tbharness.wait_until(running, 10)
             raise RuntimeError("boom")
     assert tbharness.processes_mentioning(str(tmp_path)) == []
