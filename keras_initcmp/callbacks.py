@@ -6,6 +6,7 @@ dropped in TF2 and the Keras maintainers asked for a separate callback
 """
 
 import contextlib
+import functools
 import os
 
 import numpy as np
@@ -179,24 +180,25 @@ class ActivationHistograms(keras.callbacks.Callback):
             self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="snapshot_step")
         step = self._step
         bins, cap = self.bins, self.max_histogram_values
-        # One traced function per kind of summary, its tag a string tensor: every
-        # layer calls the same graph, so tracing does not grow with depth.
+        # One traced writer per kind of summary, its tag a string tensor: every layer
+        # calls the same graph, so tracing does not grow with depth; the numbers come
+        # from functions traced once per process (`_activation_summary`).
         flat_spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([None], tf.float32)]
+        activation_summary = _activation_summary(bins, cap)
+        value_histogram = _value_histogram(bins, cap)
 
         @tf.function(input_signature=flat_spec, autograph=False,
                      experimental_attributes={"_noinline": True})
         def summarize_activation(layer_name, values):
-            moments = layer_moments(values)
-            rows = summaries.buckets(values, bins, moments, max_values=cap)
+            rows, stats = activation_summary(values)
             summaries.write_histogram(tf.strings.join(["activations/", layer_name]), rows, step)
-            for tag, value in zip(_SCALAR_TAGS, _stats_tensors(moments)):
-                summaries.write_scalar(tf.strings.join([tag, "/", layer_name]), value, step)
+            for index, tag in enumerate(_SCALAR_TAGS):
+                summaries.write_scalar(tf.strings.join([tag, "/", layer_name]), stats[index], step)
 
         @tf.function(input_signature=flat_spec, autograph=False,
                      experimental_attributes={"_noinline": True})
         def summarize_values(tag, values):
-            rows = summaries.buckets(values, bins, max_values=cap)
-            summaries.write_histogram(tag, rows, step)
+            summaries.write_histogram(tag, value_histogram(values), step)
 
         @tf.function(autograph=False)
         def snapshot(x, y):
@@ -261,6 +263,27 @@ class ActivationHistograms(keras.callbacks.Callback):
                     f"Argument `probe_data` must match the model's input shape "
                     f"{(None, *expected)}. Received: probe_data of shape {probe.shape}"
                 )
+
+
+_FLAT = [tf.TensorSpec([None], tf.float32)]
+
+
+@functools.lru_cache(maxsize=None)
+def _activation_summary(bins, max_values):
+    """Histogram rows and `_SCALAR_TAGS` values of one flat tensor; no writer, so one
+    trace serves every callback of the process."""
+    @tf.function(input_signature=_FLAT, autograph=False)
+    def summarize(values):
+        moments = layer_moments(values)
+        rows = summaries.buckets(values, bins, moments, max_values=max_values)
+        return rows, tf.stack([tf.cast(value, tf.float64) for value in _stats_tensors(moments)])
+    return summarize
+
+
+@functools.lru_cache(maxsize=None)
+def _value_histogram(bins, max_values):
+    return tf.function(lambda values: summaries.buckets(values, bins, max_values=max_values),
+                       input_signature=_FLAT, autograph=False)
 
 
 def _stats_tensors(moments):
