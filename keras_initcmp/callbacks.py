@@ -119,7 +119,7 @@ class ActivationHistograms(keras.callbacks.Callback):
 
     def set_model(self, model):
         if model is not getattr(self, "_model", None):
-            self._snapshot_function = None
+            self.close()  # the traced snapshot and its writer belong to the old model
         super().set_model(model)
 
     def on_train_begin(self, logs=None):
@@ -247,14 +247,14 @@ class ActivationHistograms(keras.callbacks.Callback):
         """Fail before the first training step, not after an epoch, on a probe that cannot fit."""
         inputs = getattr(self.model, "inputs", None) or []
         probes = keras.tree.flatten(self.probe_data)
-        if not inputs or len(inputs) != len(probes):
-            expected = [tuple(i.shape) for i in inputs] or "unknown"
-            if inputs:
-                raise ValueError(
-                    f"Argument `probe_data` must match the model's inputs {expected}. "
-                    f"Received: probe_data with shapes {[p.shape for p in probes]}"
-                )
-            return
+        if not inputs:
+            return  # a subclassed model: its first call tells
+        if len(inputs) != len(probes):
+            raise ValueError(
+                f"Argument `probe_data` must match the model's inputs "
+                f"{[tuple(i.shape) for i in inputs]}. "
+                f"Received: probe_data with shapes {[p.shape for p in probes]}"
+            )
         for model_input, probe in zip(inputs, probes):
             expected = tuple(model_input.shape)[1:]
             if len(expected) != probe.ndim - 1 or any(
