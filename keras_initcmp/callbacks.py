@@ -2,19 +2,24 @@
 
 Keras' TensorBoard callback logs weight histograms only; activation histograms were
 dropped in TF2 and the Keras maintainers asked for a separate callback
-(keras-team/keras PR 17624). This is that callback.
+(keras-team/keras PR 17624). This is that callback, for any Keras model on any
+backend: the layers' outputs are recorded during one inference pass
+(`keras_initcmp.recording`), reduced on the device by one compiled function
+(`keras_initcmp.backend`), and the few numbers per layer that reach the host are
+written by `keras_initcmp.eventfile` (no TensorFlow needed).
 """
 
-import contextlib
-import functools
 import os
 
 import numpy as np
-import tensorflow as tf
 import keras
+from keras import ops
 
-from keras_initcmp import summaries
-from keras_initcmp.stats import LayerOutputs, as_input_tensors, layer_moments, select_layers
+from keras_initcmp import backend
+from keras_initcmp.eventfile import EventWriter
+from keras_initcmp.recording import LayerRecorder, select_layers
+from keras_initcmp.stats import (STATISTICS, alive_units, as_input_tensors, buckets, flat,
+                                 layer_moments, moments_to_stats, scalar_tag)
 
 __all__ = ["ActivationHistograms"]
 
@@ -22,21 +27,23 @@ __all__ = ["ActivationHistograms"]
 # one of all values, and bounds a snapshot's cost on large conv activations.
 DEFAULT_MAX_HISTOGRAM_VALUES = 2**20
 
-_SCALAR_TAGS = ("activation_mean", "activation_std", "activation_zero_fraction",
-                "activation_saturation", "activation_nonfinite")
-
 
 class ActivationHistograms(keras.callbacks.Callback):
     """Logs per-layer activation histograms and statistics of a fixed probe batch.
 
-    Every snapshot runs one forward pass of `probe_data` through a multi-output
-    model built once, and writes to TensorBoard, for each observed layer:
+    Every snapshot runs one inference pass of `probe_data` that records the
+    observed layers' outputs (any model: Sequential, functional, subclassed,
+    nested, keras_hub; any backend), and writes to TensorBoard, for each observed
+    layer (`<layer>` is its path, `backbone/transformer_layer_0` inside a nested
+    model):
 
     - histogram `activations/<layer>` (finite values; Histograms and Distributions
       dashboards);
     - scalars `activation_mean/<layer>`, `activation_std/<layer>`,
       `activation_zero_fraction/<layer>` (exactly 0: dead ReLU),
-      `activation_saturation/<layer>` (`|a| >= 0.99`), `activation_nonfinite/<layer>`;
+      `activation_saturation/<layer>` (`|a| >= 0.99`), `activation_nonfinite/<layer>`,
+      `activation_dead_units/<layer>` (share of units, the last axis, that are 0
+      for every probe sample);
     - with `probe_labels`: histograms `gradients/<layer>/<var>` and the scalar
       `gradient_norm/<layer>` of the compiled loss on the probe batch;
     - with `weights=True`: histograms `weights/<layer>/<var>`.
@@ -45,7 +52,8 @@ class ActivationHistograms(keras.callbacks.Callback):
     state the initializer produced); then after every epoch (step = epochs done)
     or every `every` training batches (step = batches done, from the optimizer's
     iteration count). A diverging model is reported (`activation_nonfinite`),
-    never stops training. Under a `tf.distribute` strategy only the chief writes.
+    never stops training. Under a `tf.distribute` strategy (or a multi-process
+    JAX or PyTorch run) only the chief writes.
 
     Args:
         log_dir: Folder for the event files (created if missing).
@@ -53,8 +61,10 @@ class ActivationHistograms(keras.callbacks.Callback):
             arrays for a model with several inputs. Keep it small (hundreds of
             samples): every snapshot processes all of it.
         every: `"epoch"` (default) or a positive int N: snapshot every N batches.
-        layers: Layer names to observe; `None` (default) observes every layer
-            except input layers.
+        layers: Layer names, paths or shell-style patterns to observe
+            (`["bert_backbone/transformer_layer_*"]`); `None` (default) observes
+            every layer except input layers, with nested models expanded into
+            their layers.
         bins: Histogram buckets, default 30 (as `tf.summary.histogram`).
         probe_labels: Targets for `probe_data`; enables gradient histograms and
             norms. Default `None`.
@@ -109,7 +119,6 @@ class ActivationHistograms(keras.callbacks.Callback):
         self.max_histogram_values = max_histogram_values
         self._writer = None
         self._snapshot_function = None
-        self._step = None
         self._last_step = None
         if every != "epoch":
             # Only then: Keras calls batch hooks that a callback implements.
@@ -153,9 +162,9 @@ class ActivationHistograms(keras.callbacks.Callback):
             return
         if self._snapshot_function is None:
             self._build()
-        self._step.assign(step)
-        with self._writer.as_default(), _graph_rewrites_off():
-            self._snapshot_function(*self._probe_tensors)
+        results = self._snapshot_function(self.probe_data, self.probe_labels)
+        for path, result in results.items():
+            self._write_layer(path, result, int(step))
         self._writer.flush()
         self._last_step = int(step)
 
@@ -169,68 +178,56 @@ class ActivationHistograms(keras.callbacks.Callback):
     # --- internals -------------------------------------------------------------
 
     def _build(self):
-        """Create the writer and trace the snapshot: once per model and writer."""
-        model = self.model
-        if model is None:
+        """Create the writer and compile the snapshot: once per model."""
+        if self.model is None:
             raise ValueError("Call `set_model(model)` before `snapshot(step)` outside `fit`.")
-        observed = select_layers(model, self.layers)
-        outputs = LayerOutputs(model, observed)
-        self._writer = tf.summary.create_file_writer(self.log_dir)
-        if self._step is None:
-            self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="snapshot_step")
-        step = self._step
-        bins, cap = self.bins, self.max_histogram_values
-        # One traced writer per kind of summary, its tag a string tensor: every layer
-        # calls the same graph, so tracing does not grow with depth; the numbers come
-        # from functions traced once per process (`_activation_summary`).
-        flat_spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([None], tf.float32)]
-        activation_summary = _activation_summary(bins, cap)
-        value_histogram = _value_histogram(bins, cap)
+        recorder = LayerRecorder(select_layers(self.model, self.layers))
+        self._writer = EventWriter(self.log_dir)
+        self._snapshot_function = backend.get().snapshot_function(
+            self.model, recorder, self._summarize)
 
-        @tf.function(input_signature=flat_spec, autograph=False,
-                     experimental_attributes={"_noinline": True})
-        def summarize_activation(layer_name, values):
-            rows, stats = activation_summary(values)
-            summaries.write_histogram(tf.strings.join(["activations/", layer_name]), rows, step)
-            for index, tag in enumerate(_SCALAR_TAGS):
-                summaries.write_scalar(tf.strings.join([tag, "/", layer_name]), stats[index], step)
+    def _summarize(self, activations, gradients, weights):
+        """On the device: per layer, moments, buckets and dead units (and gradients, weights)."""
+        results = {}
+        for path, activation in activations.items():
+            values = flat(activation)
+            moments = layer_moments(values)
+            result = {"moments": moments, "alive": alive_units(activation),
+                      "rows": buckets(values, self.bins, moments, self.max_histogram_values)}
+            if gradients is not None and gradients.get(path):
+                result["gradients"] = {name: self._histogram(g)
+                                       for name, g in gradients[path].items()}
+                result["gradient_norm"] = ops.sqrt(sum(
+                    ops.sum(ops.square(flat(g))) for g in gradients[path].values()))
+            if self.weights:
+                result["weights"] = {name: self._histogram(value)
+                                     for name, value in weights[path].items()}
+            results[path] = result
+        return results
 
-        @tf.function(input_signature=flat_spec, autograph=False,
-                     experimental_attributes={"_noinline": True})
-        def summarize_values(tag, values):
-            summaries.write_histogram(tag, value_histogram(values), step)
+    def _histogram(self, tensor):
+        values = flat(tensor)
+        return buckets(values, self.bins, layer_moments(values), self.max_histogram_values)
 
-        @tf.function(autograph=False)
-        def snapshot(x, y):
-            if y is None:
-                activations, _ = outputs(x)
-            else:
-                with tf.GradientTape() as tape:
-                    activations, predictions = outputs(x)
-                    loss = model.compute_loss(x=x, y=y, y_pred=predictions, training=False)
-                variables = [layer.trainable_variables for layer in observed]
-                gradients = tape.gradient(loss, variables)
-            for index, (layer, activation) in enumerate(zip(observed, activations)):
-                summarize_activation(layer.name, _flat(activation))
-                if y is not None:
-                    _write_gradients(layer, variables[index], gradients[index],
-                                     summarize_values, step)
-                if self.weights:
-                    for variable in layer.weights:
-                        summarize_values(f"weights/{layer.name}/{variable.name}", _flat(variable))
-
-        self._snapshot_function = snapshot
-        self._probe_tensors = [
-            None if data is None else tf.nest.map_structure(tf.convert_to_tensor, data)
-            for data in (self.probe_data, self.probe_labels)]
+    def _write_layer(self, path, result, step):
+        writer = self._writer
+        writer.histogram(f"activations/{path}", result["rows"], step)
+        statistics = moments_to_stats(result["moments"], result["alive"])
+        for statistic in STATISTICS:
+            writer.scalar(scalar_tag(statistic, path), statistics[statistic], step)
+        for name, rows in result.get("gradients", {}).items():
+            writer.histogram(f"gradients/{path}/{name}", rows, step)
+        if "gradient_norm" in result:
+            writer.scalar(f"gradient_norm/{path}", result["gradient_norm"], step)
+        for name, rows in result.get("weights", {}).items():
+            writer.histogram(f"weights/{path}/{name}", rows, step)
 
     def _is_chief(self):
-        strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
-        return strategy.extended.should_save_summary
+        return backend.get().is_chief(self.model)
 
     def _optimizer_iterations(self):
         optimizer = getattr(self.model, "optimizer", None)
-        return 0 if optimizer is None else int(optimizer.iterations.numpy())
+        return 0 if optimizer is None else int(ops.convert_to_numpy(optimizer.iterations))
 
     def _check_writable(self):
         try:
@@ -263,71 +260,6 @@ class ActivationHistograms(keras.callbacks.Callback):
                     f"Argument `probe_data` must match the model's input shape "
                     f"{(None, *expected)}. Received: probe_data of shape {probe.shape}"
                 )
-
-
-_FLAT = [tf.TensorSpec([None], tf.float32)]
-
-
-@functools.lru_cache(maxsize=None)
-def _activation_summary(bins, max_values):
-    """Histogram rows and `_SCALAR_TAGS` values of one flat tensor; no writer, so one
-    trace serves every callback of the process."""
-    @tf.function(input_signature=_FLAT, autograph=False)
-    def summarize(values):
-        moments = layer_moments(values)
-        rows = summaries.buckets(values, bins, moments, max_values=max_values)
-        return rows, tf.stack([tf.cast(value, tf.float64) for value in _stats_tensors(moments)])
-    return summarize
-
-
-@functools.lru_cache(maxsize=None)
-def _value_histogram(bins, max_values):
-    return tf.function(lambda values: summaries.buckets(values, bins, max_values=max_values),
-                       input_signature=_FLAT, autograph=False)
-
-
-def _stats_tensors(moments):
-    """`moments_to_stats` in graph form, in the order of `_SCALAR_TAGS`."""
-    total, count, values_sum, squares, zeros, saturated, nonfinite = tf.unstack(moments[:7])
-    return (
-        tf.math.divide_no_nan(values_sum, count),
-        tf.sqrt(tf.math.divide_no_nan(squares, count)),
-        tf.math.divide_no_nan(zeros, total),
-        tf.math.divide_no_nan(saturated, total),
-        nonfinite,
-    )
-
-
-def _write_gradients(layer, variables, gradients, summarize_values, step):
-    present = [(v, g) for v, g in zip(variables, gradients) if g is not None]
-    for variable, gradient in present:
-        summarize_values(f"gradients/{layer.name}/{variable.name}", _flat(gradient))
-    if present:
-        norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(_flat(g))) for _, g in present]))
-        summaries.write_scalar(f"gradient_norm/{layer.name}", norm, step)
-
-
-@contextlib.contextmanager
-def _graph_rewrites_off():
-    """Run the snapshot graph without Grappler.
-
-    The graph is many small independent reductions that Grappler cannot speed up
-    (measured: the same time per snapshot), but its passes over it took seconds,
-    growing with depth (4.3 s of a 5 s first snapshot for 16 layers). The option is
-    part of the key under which TensorFlow caches an instantiated function, so it is
-    set for every call, and, being process-wide, restored at once.
-    """
-    previous = tf.config.optimizer.get_experimental_options()
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-    try:
-        yield
-    finally:
-        tf.config.optimizer.set_experimental_options(
-            {"disable_meta_optimizer": previous.get("disable_meta_optimizer", False)})
-
-
-def _flat(tensor):
-    return tf.reshape(tf.cast(tensor, tf.float32), [-1])
 
 
 def _is_positive_int(value):

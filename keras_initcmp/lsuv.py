@@ -25,7 +25,8 @@ import keras
 import numpy as np
 
 from keras_initcmp.initializers import Orthogonal, _check_positive
-from keras_initcmp.stats import as_input_tensors, select_layers
+from keras_initcmp.recording import LayerRecorder, select_layers
+from keras_initcmp.stats import as_input_tensors
 
 __all__ = ["lsuv", "MIN_SAMPLES"]
 
@@ -62,11 +63,12 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, layers=None, seed=None, orthogona
     of saturation.
 
     Each iteration calls the layer once on its stored inputs; each layer's inputs
-    come from one forward pass (Sequential models: one pass in total). The model
+    come from one recorded forward pass of the model. The model
     is changed in place, in inference mode (dropout off).
 
     Args:
-        model: A Sequential or functional Keras model. An unbuilt Sequential model is
+        model: Any Keras model (Sequential, functional, subclassed, nested: layers
+            inside nested models are processed, named by their path). An unbuilt model is
             built by calling it on `x_batch`.
         x_batch: The model's inputs: an array, or a list/dict of arrays for several
             inputs, with at least `MIN_SAMPLES` (2) samples — the paper uses a
@@ -82,7 +84,7 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, layers=None, seed=None, orthogona
             paper's "LSUV on top of" other inits). Defaults to `True`.
 
     Returns:
-        `{layer_name: {"iterations", "variance", "converged"}}` in layer order, for
+        `{layer_path: {"iterations", "variance", "converged"}}` in layer order, for
         each processed layer: rescaling steps taken, `Var(z_L)` on `x_batch` at the
         end, and whether `|Var - 1| < tol`. A layer that does not converge, or whose
         output is dead (variance 0) or non-finite, gives a `UserWarning` and is left
@@ -119,24 +121,24 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, layers=None, seed=None, orthogona
         model(x, training=False)
     targets = _kernel_layers(model, layers)
     if orthogonal:
-        for index, layer in enumerate(targets):
+        for index, layer in enumerate(targets.values()):
             initializer = Orthogonal(seed=None if seed is None else int(seed) + index)
             layer.kernel.assign(initializer(layer.kernel.shape, dtype=layer.kernel.dtype))
     records = {}
     if targets:
         # A loop, not a comprehension: `_normalize`'s warnings point at the caller.
-        for layer, inputs in zip(targets, _layer_inputs(model, targets, x)):
-            records[layer.name] = _normalize(layer, inputs, tol, int(max_iter))
+        for (path, layer), inputs in zip(targets.items(), _layer_inputs(model, targets, x)):
+            records[path] = _normalize(layer, inputs, tol, int(max_iter))
     return records
 
 
 def _kernel_layers(model, layers):
-    """The selected layers that own a kernel variable, in model order."""
+    """`{path: layer}` of the selected layers that own a kernel variable, in model order."""
     selected = select_layers(model, layers)
-    targets = [layer for layer in selected
-               if isinstance(getattr(layer, "kernel", None), keras.Variable)]
+    targets = {path: layer for path, layer in selected.items()
+               if isinstance(getattr(layer, "kernel", None), keras.Variable)}
     if layers is not None and len(targets) != len(selected):
-        without = [layer.name for layer in selected if layer not in targets]
+        without = [path for path in selected if path not in targets]
         raise ValueError(
             "Argument `layers` must name layers with a `kernel` (Dense, Conv...). "
             f"Received: layers={list(layers)!r}, where {without!r} have none"
@@ -148,37 +150,13 @@ def _layer_inputs(model, targets, x):
     """Yields each target layer's input on `x`, computed after the previous target is done.
 
     Lazy on purpose: a layer's inputs depend on the kernels before it, so they are
-    read only once those layers are final.
+    read only once those layers are final: one recorded forward pass per target
+    (any model type: `keras_initcmp.recording`).
     """
-    if isinstance(model, keras.Sequential):
-        # One pass, layer by layer on the real tensors (as `stats.LayerOutputs` does,
-        # so a lazily built model accepts any batch size).
-        remaining = set(id(layer) for layer in targets)
-        for layer in model.layers:
-            if not remaining:
-                return
-            if id(layer) in remaining:
-                remaining.discard(id(layer))
-                yield x
-            x = layer(x, training=False)
-        return
-    try:
-        # `model.input` keeps the structure the model was built with (a tensor, a
-        # list or a dict), so `x` in that structure is accepted without a warning.
-        capture = keras.Model(model.input, [layer.input for layer in targets])
-    except (AttributeError, ValueError) as error:
-        raise ValueError(
-            "Argument `model` must be a Sequential or functional model; a subclassed "
-            f"model has no graph to read layer inputs from. Received: model={model.name!r} "
-            f"({type(model).__name__})"
-        ) from error
-    for index in range(len(targets)):
-        outputs = capture(x, training=False)
-        yield outputs[index] if len(targets) > 1 else _single(outputs)
-
-
-def _single(outputs):
-    return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+    for path, layer in targets.items():
+        recorder = LayerRecorder({path: layer}, record="inputs")
+        inputs, _ = recorder.run(model, x)
+        yield inputs[path]
 
 
 def _pre_activation(layer, inputs):

@@ -1,157 +1,179 @@
 """Per-layer activation statistics: the numbers behind every histogram this package draws.
 
-`activation_stats` is pure (no files, no TensorBoard); the callback, the driver and
-`probe` share it and the pieces below, so a statistic means the same everywhere:
+The one statistics schema of the package: `STATISTICS` (what a user reads),
+`MOMENTS` (the sufficient statistics computed on the device and combined across
+batches) and `scalar_tag` (their TensorBoard tags). The callback, the driver,
+`probe`, the layout and the report read them from here:
 
 - `mean`, `std`: over the finite values (population std, like `np.std`);
 - `zero_fraction`: share of values exactly 0 (dead ReLU units, zero init);
 - `saturation`: share of values with `|a| >= 0.99` (tanh/sigmoid-style saturation);
-- `nonfinite`: count of NaN and ±Inf values.
+- `nonfinite`: count of NaN and ±Inf values;
+- `dead_units`: share of units (the last axis) that are 0 for every sample.
+
+The device part (`layer_moments`, `alive_units`, `buckets`) is written in
+`keras.ops`, so it runs on whichever backend Keras runs, inside `tf.function`,
+`jax.jit` or eagerly on PyTorch; only a few numbers per layer reach the host.
+`activation_stats` is pure (no files, no TensorBoard).
 """
 
 import numpy as np
-import tensorflow as tf
 import keras
+from keras import ops
 
-__all__ = ["activation_stats", "STATISTICS", "SATURATION_THRESHOLD"]
+from keras_initcmp import backend
+from keras_initcmp.recording import LayerRecorder, select_layers
 
-STATISTICS = ("mean", "std", "zero_fraction", "saturation", "nonfinite")
+__all__ = ["activation_stats", "STATISTICS", "MOMENTS", "SATURATION_THRESHOLD",
+           "scalar_tag", "as_input_tensors"]
+
+STATISTICS = ("mean", "std", "zero_fraction", "saturation", "nonfinite", "dead_units")
+"""The statistics of one layer's output, in the order they are reported."""
 SATURATION_THRESHOLD = 0.99
-
-
-def select_layers(model, layers=None):
-    """The model's layers to observe, in layer order: by name, or all but input layers."""
-    candidates = [layer for layer in model.layers
-                  if not isinstance(layer, keras.layers.InputLayer)]
-    if layers is None:
-        return candidates
-    if isinstance(layers, str) or not all(isinstance(name, str) for name in layers):
-        raise ValueError(
-            f"Argument `layers` must be a list of layer names or None. Received: layers={layers!r}"
-        )
-    available = {layer.name: layer for layer in candidates}
-    unknown = [name for name in layers if name not in available]
-    if unknown or not layers:
-        raise ValueError(
-            f"Argument `layers` must name layers of model '{model.name}', one or more of "
-            f"{tuple(available)}. Received: layers={list(layers)!r}"
-        )
-    wanted = set(layers)
-    return [layer for layer in candidates if layer.name in wanted]
-
-
-class LayerOutputs:
-    """Every observed layer's output (and the model's output) from one forward pass.
-
-    A Sequential model is run layer by layer on the real tensors, so a model built
-    lazily by `fit` (whose recorded input may carry a fixed batch size) accepts a
-    probe of any size; any other model gets one multi-output functional model,
-    built once, over its own inputs.
-    """
-
-    def __init__(self, model, layers):
-        self.model = model
-        self.layers = layers
-        self._sequential = isinstance(model, keras.Sequential)
-        if not self._sequential:
-            self._functional = keras.Model(
-                model.inputs, [layer.output for layer in layers] + list(model.outputs)
-            )
-
-    def __call__(self, x):
-        """Returns `(list of layer outputs, model output)`, inference mode."""
-        if not self._sequential:
-            results = self._functional(x, training=False)
-            activations, predictions = results[:len(self.layers)], results[len(self.layers):]
-            return activations, predictions[0] if len(predictions) == 1 else predictions
-        wanted = set(id(layer) for layer in self.layers)
-        activations = []
-        for layer in self.model.layers:
-            x = layer(x, training=False)
-            if id(layer) in wanted:
-                activations.append(x)
-        return activations, x
-
-
-def layer_moments(activation):
-    """Sufficient statistics of one tensor, to be combined across batches.
-
-    Returns a float64 vector (see `MOMENTS`): total count, finite count, sum of the
-    finite values, sum of their squared deviations from their mean, zeros,
-    saturated, non-finite, and the finite minimum and maximum. A few cheap
-    reductions over float32 when every value is finite (checked through the sum,
-    which any NaN or Inf poisons); a masked variant only for diverging models.
-    """
-    values = tf.reshape(tf.cast(activation, tf.float32), [-1])
-    total = tf.cast(tf.size(values), tf.float64)
-    values_sum = tf.reduce_sum(values)
-    return tf.cond(tf.math.is_finite(values_sum),
-                   lambda: _finite_moments(values, values_sum, total),
-                   lambda: _masked_moments(values, total))
-
 
 MOMENTS = ("total", "finite", "sum", "squared_deviations", "zeros", "saturated",
            "nonfinite", "min", "max")
+"""The layout of `layer_moments`' vector: counts, the finite values' sum and sum of
+squared deviations from their mean (Chan et al.'s form, combinable across batches),
+and the finite minimum and maximum."""
+_AT = {name: index for index, name in enumerate(MOMENTS)}
 _EMPTY_MOMENTS = np.array([0.0] * 7 + [np.inf, -np.inf])
 
 
-# Traced once per process, then called by every layer of every traced caller.
-flat_moments = tf.function(layer_moments, input_signature=[tf.TensorSpec([None], tf.float32)],
-                           autograph=False)
+def scalar_tag(statistic, layer_path):
+    """The TensorBoard scalar tag of a statistic of a layer: `activation_std/dense_1`."""
+    return f"activation_{statistic}/{layer_path}"
 
 
-def _counts(values):
-    zeros = tf.reduce_sum(tf.cast(tf.equal(values, 0.0), tf.int32))
-    saturated = tf.reduce_sum(tf.cast(tf.abs(values) >= SATURATION_THRESHOLD, tf.int32))
-    return tf.cast(zeros, tf.float64), tf.cast(saturated, tf.float64)
+def flat(tensor):
+    """A tensor as a flat float32 vector (float16/bfloat16 outputs of mixed precision included)."""
+    return ops.reshape(ops.cast(tensor, "float32"), [-1])
 
 
-def _finite_moments(values, values_sum, total):
-    mean = values_sum / tf.cast(total, tf.float32)
-    squares = tf.reduce_sum(tf.math.squared_difference(values, mean))
-    zeros, saturated = _counts(values)
-    return tf.stack([total, total, tf.cast(values_sum, tf.float64), tf.cast(squares, tf.float64),
-                     zeros, saturated, tf.constant(0.0, tf.float64),
-                     tf.cast(tf.reduce_min(values), tf.float64),
-                     tf.cast(tf.reduce_max(values), tf.float64)])
+def layer_moments(values):
+    """`MOMENTS` of a flat float32 tensor, as a vector in the backend's accumulator dtype.
+
+    A few cheap reductions when every value is finite (checked through the sum,
+    which any NaN or Inf poisons); a masked variant only for diverging models.
+    """
+    dtype = backend.get().ACCUMULATOR
+    total = ops.cast(ops.size(values), dtype)
+    values_sum = ops.sum(values)
+    return ops.cond(ops.isfinite(values_sum),
+                    lambda: _finite_moments(values, values_sum, total, dtype),
+                    lambda: _masked_moments(values, total, dtype))
 
 
-def _masked_moments(values, total):
-    finite = tf.math.is_finite(values)
-    finite_count = tf.reduce_sum(tf.cast(finite, tf.float64))
-    finite_values = tf.where(finite, values, tf.zeros_like(values))
-    values_sum = tf.reduce_sum(tf.cast(finite_values, tf.float64))
-    mean = tf.cast(tf.math.divide_no_nan(values_sum, finite_count), tf.float32)
-    deviations = tf.where(finite, values - mean, tf.zeros_like(values))
-    squares = tf.reduce_sum(tf.cast(tf.square(deviations), tf.float64))
-    zeros, saturated = _counts(values)
-    low = tf.reduce_min(tf.where(finite, values, float("inf")))
-    high = tf.reduce_max(tf.where(finite, values, float("-inf")))
-    return tf.stack([total, finite_count, values_sum, squares, zeros, saturated,
-                     total - finite_count, tf.cast(low, tf.float64), tf.cast(high, tf.float64)])
+def _counts(values, dtype):
+    zeros = ops.sum(ops.cast(ops.equal(values, 0.0), "int32"))
+    saturated = ops.sum(ops.cast(ops.abs(values) >= SATURATION_THRESHOLD, "int32"))
+    return ops.cast(zeros, dtype), ops.cast(saturated, dtype)
+
+
+def _finite_moments(values, values_sum, total, dtype):
+    mean = values_sum / ops.cast(total, "float32")
+    squares = ops.sum(ops.square(values - mean))
+    zeros, saturated = _counts(values, dtype)
+    return ops.stack([total, total, ops.cast(values_sum, dtype), ops.cast(squares, dtype),
+                      zeros, saturated, ops.zeros((), dtype),
+                      ops.cast(ops.min(values), dtype), ops.cast(ops.max(values), dtype)])
+
+
+def _masked_moments(values, total, dtype):
+    finite = ops.isfinite(values)
+    finite_count = ops.sum(ops.cast(finite, dtype))
+    finite_values = ops.where(finite, values, 0.0)
+    values_sum = ops.sum(ops.cast(finite_values, dtype))
+    mean = ops.cast(values_sum / ops.maximum(finite_count, 1.0), "float32")
+    squares = ops.sum(ops.cast(ops.square(ops.where(finite, values - mean, 0.0)), dtype))
+    zeros, saturated = _counts(values, dtype)
+    low = ops.min(ops.where(finite, values, float("inf")))
+    high = ops.max(ops.where(finite, values, float("-inf")))
+    return ops.stack([total, finite_count, values_sum, squares, zeros, saturated,
+                      total - finite_count, ops.cast(low, dtype), ops.cast(high, dtype)])
+
+
+def alive_units(activation):
+    """Per unit of the last axis: whether any sample gives it a value other than 0."""
+    if len(activation.shape) < 2:
+        return ops.reshape(ops.any(ops.not_equal(activation, 0)), [1])
+    axes = tuple(range(len(activation.shape) - 1))
+    return ops.any(ops.not_equal(activation, 0), axis=axes)
+
+
+def buckets(values, bins, moments, max_values=None, seed=0):
+    """`[bins, 3]` rows `[left, right, count]` over the finite values, on the device.
+
+    The rule of `tf.summary.histogram`: `bins` equal buckets over `[min, max]`, a
+    value's bucket `floor((x - min) / ((max - min) / bins))` clamped to the last,
+    all counts in the last bucket when every value is equal, all zeros when there is
+    no finite value; edges and indices in the backend's accumulator dtype (float64
+    where the backend has it, as TensorBoard computes them). Counted with a segment
+    sum: O(N), where `tf.summary.histogram` builds an N × bins one-hot matrix.
+
+    Args:
+        values: A flat float32 tensor.
+        bins: Number of buckets, a positive Python int.
+        moments: `layer_moments(values)`: its min and max are the edges.
+        max_values: Bin at most this many values, drawn uniformly (with
+            replacement, the same draw at every call for `seed`); `None` bins all.
+    """
+    dtype = backend.get().ACCUMULATOR
+    low, high = moments[_AT["min"]], moments[_AT["max"]]
+    if max_values is not None:
+        values = _sample(values, max_values, seed)
+    finite = ops.isfinite(values)
+    count = ops.sum(ops.cast(finite, "int32"))
+    spread = high > low
+    width = ops.where(spread, (high - low) / bins, ops.ones((), dtype))
+    offsets = ops.cast(ops.where(finite, values, 0.0), dtype) - ops.where(spread, low, 0.0)
+    index = ops.clip(ops.cast(ops.floor(offsets / width), "int32"), 0, bins - 1)
+    index = ops.where(spread, index, bins - 1)  # one value: all in the last bucket
+    counts = ops.segment_sum(ops.cast(finite, "int32"), index, num_segments=bins)
+    edges = ops.linspace(ops.where(spread, low, high), high, bins + 1)
+    edges = ops.concatenate([edges[:-1], ops.reshape(high, [1])], axis=0)
+    counts = ops.where(count > 0, ops.cast(counts, dtype), ops.zeros((bins,), dtype))
+    left = ops.where(count > 0, edges[:-1], ops.zeros((bins,), dtype))
+    right = ops.where(count > 0, edges[1:], ops.zeros((bins,), dtype))
+    return ops.stack([left, right, counts], axis=1)
+
+
+def _sample(values, max_values, seed):
+    def draw():
+        return ops.take(values, keras.random.randint((max_values,), 0, ops.size(values), seed=seed))
+    size = values.shape[0]
+    if size is None:  # a dynamic shape (TensorFlow graphs only): decided in the graph
+        return ops.cond(ops.size(values) > max_values, draw, lambda: values)
+    return draw() if size > max_values else values
 
 
 def combine_moments(a, b):
     """Chan et al.'s pairwise update: the moments of two batches taken together."""
     combined = a + b
-    count = combined[1]
-    if a[1] and b[1]:
-        mean_a, mean_b = a[2] / a[1], b[2] / b[1]
-        combined[3] = a[3] + b[3] + (mean_b - mean_a) ** 2 * a[1] * b[1] / count
-    combined[7], combined[8] = min(a[7], b[7]), max(a[8], b[8])
+    count = combined[_AT["finite"]]
+    if a[_AT["finite"]] and b[_AT["finite"]]:
+        mean_a = a[_AT["sum"]] / a[_AT["finite"]]
+        mean_b = b[_AT["sum"]] / b[_AT["finite"]]
+        combined[_AT["squared_deviations"]] = (
+            a[_AT["squared_deviations"]] + b[_AT["squared_deviations"]]
+            + (mean_b - mean_a) ** 2 * a[_AT["finite"]] * b[_AT["finite"]] / count)
+    combined[_AT["min"]] = min(a[_AT["min"]], b[_AT["min"]])
+    combined[_AT["max"]] = max(a[_AT["max"]], b[_AT["max"]])
     return combined
 
 
-def moments_to_stats(moments):
-    """The public statistics (`STATISTICS`) from `layer_moments` output."""
-    total, count, values_sum, squares, zeros, saturated, nonfinite = (
-        float(value) for value in moments[:7])
+def moments_to_stats(moments, alive=None):
+    """The public statistics (`STATISTICS`) from `layer_moments` output (and `alive_units`)."""
+    moments = np.asarray(moments, np.float64)
+    total, count = moments[_AT["total"]], moments[_AT["finite"]]
+    squares = moments[_AT["squared_deviations"]]
     return {
-        "mean": values_sum / count if count else float("nan"),
+        "mean": float(moments[_AT["sum"]] / count) if count else float("nan"),
         "std": float(np.sqrt(squares / count)) if count else float("nan"),
-        "zero_fraction": zeros / total if total else float("nan"),
-        "saturation": saturated / total if total else float("nan"),
-        "nonfinite": int(nonfinite),
+        "zero_fraction": float(moments[_AT["zeros"]] / total) if total else float("nan"),
+        "saturation": float(moments[_AT["saturated"]] / total) if total else float("nan"),
+        "nonfinite": int(moments[_AT["nonfinite"]]),
+        "dead_units": float("nan") if alive is None else float(1.0 - np.mean(alive)),
     }
 
 
@@ -165,18 +187,24 @@ def _batches(x, batch_size):
 def activation_stats(model, x, layers=None, batch_size=None):
     """Per-layer activation statistics of `model` on inputs `x`, computed in batches.
 
+    Works with any built Keras model (Sequential, functional, subclassed, nested,
+    keras_hub) on any backend: the layers' outputs are recorded during one
+    inference pass per batch (`keras_initcmp.recording`), reduced on the device,
+    and only their moments reach the host.
+
     Args:
-        model: A built Keras model (Sequential or functional).
+        model: A built Keras model.
         x: The model's inputs: an array, or a list/dict of arrays for several inputs.
-        layers: Layer names to observe, or `None` for every layer but input layers.
-        batch_size: Samples per forward pass, or `None` for one pass over all of `x`.
-            Memory grows with `batch_size`, not with the size of `x`: the article's
-            100,000 × 1000 input fits with `batch_size=5000`.
+        layers: Layer names, paths or shell-style patterns to observe, or `None`
+            (default) for every layer but input layers, nested models expanded.
+        batch_size: Samples per forward pass, or `None` (default) for one pass over
+            all of `x`. Memory grows with `batch_size`, not with the size of `x`:
+            the article's 100,000 × 1000 input fits with `batch_size=5000`.
 
     Returns:
-        `{layer_name: {"mean", "std", "zero_fraction", "saturation", "nonfinite"}}` in
-        layer order. `mean` and `std` are over the finite values; the fractions and
-        the non-finite count over all values of the layer's output.
+        `{layer_path: {"mean", "std", "zero_fraction", "saturation", "nonfinite",
+        "dead_units"}}` in call order. `mean` and `std` are over the finite values;
+        the fractions and the non-finite count over all values of the layer's output.
 
     Example:
 
@@ -189,19 +217,19 @@ def activation_stats(model, x, layers=None, batch_size=None):
             f"Argument `batch_size` must be a positive int or None. Received: batch_size={batch_size!r}"
         )
     x = as_input_tensors(x, "x")
-    observed = select_layers(model, layers)
-    outputs = LayerOutputs(model, observed)
+    recorder = LayerRecorder(select_layers(model, layers))
 
-    @tf.function(reduce_retracing=True, autograph=False)
-    def batch_moments(batch):
-        activations, _ = outputs(batch)
-        return [flat_moments(tf.reshape(tf.cast(a, tf.float32), [-1])) for a in activations]
+    def batch_moments(activations, gradients, weights):
+        return {path: (layer_moments(flat(a)), alive_units(a)) for path, a in activations.items()}
 
-    totals = [_EMPTY_MOMENTS.copy() for _ in observed]
+    run = backend.get().snapshot_function(model, recorder, batch_moments)
+    totals, alive = {}, {}
     for batch in _batches(x, batch_size):
-        for index, moments in enumerate(batch_moments(batch)):
-            totals[index] = combine_moments(totals[index], moments.numpy())
-    return {layer.name: moments_to_stats(moments) for layer, moments in zip(observed, totals)}
+        for path, (moments, units) in run(batch).items():
+            totals[path] = combine_moments(totals.get(path, _EMPTY_MOMENTS.copy()),
+                                           np.asarray(moments, np.float64))
+            alive[path] = np.logical_or(alive.get(path, False), np.asarray(units))
+    return {path: moments_to_stats(moments, alive[path]) for path, moments in totals.items()}
 
 
 def as_input_tensors(x, argument):

@@ -293,16 +293,25 @@ def test_bad_arguments(kwargs, message):
         lsuv(model, np.zeros((8, 4)), **kwargs)
 
 
-def test_subclassed_model_is_a_clear_error():
+def test_subclassed_and_nested_models_reach_unit_pre_activation_variance():
+    """No functional graph to read inputs from: the recorded pass serves, by path."""
     class Subclassed(keras.Model):
         def __init__(self):
             super().__init__()
-            self.inner = keras.layers.Dense(3, name="inner")
+            self.first = keras.layers.Dense(16, activation="tanh", name="first")
+            self.block = keras.Sequential([keras.layers.Dense(8, activation="relu", name="deep")],
+                                          name="block")
 
         def call(self, x):
-            return self.inner(x)
+            return self.block(self.first(x))
 
+    x = data((256, 6))
     model = Subclassed()
-    model(np.zeros((2, 4)))
-    with pytest.raises(ValueError, match=r"Argument `model` must be a Sequential or functional model"):
-        lsuv(model, data((8, 4)))
+    model(x)
+    records = lsuv(model, x, seed=0)
+    assert list(records) == ["first", "block/deep"]
+    first, deep = model.first, model.block.layers[0]
+    z1 = x @ first.kernel.numpy() + first.bias.numpy()
+    z2 = np.tanh(z1) @ deep.kernel.numpy() + deep.bias.numpy()
+    for z in (z1, z2):  # independent NumPy forward pass, before each activation
+        assert abs(np.var(z) - 1.0) < 0.1

@@ -1,0 +1,42 @@
+"""The per-backend pieces behind one neutral API; the rest of the package never asks which backend.
+
+One module per Keras backend (`tensorflow`, `jax`, `torch`), as Keras keeps its own,
+each with the same names:
+
+- `ACCUMULATOR`: the dtype of on-device sums, edges and bucket indices (float64
+  where the backend has it);
+- `snapshot_function(model, recorder, summarize)`: a compiled function
+  `run(x, y=None)` for one inference pass (and with `y` one backward pass) that
+  records the layers' outputs and returns `summarize(activations, gradients,
+  weights)` as NumPy, where `activations` is `{path: tensor}`, `gradients`
+  `{path: {variable name: gradient}}` (or `None` without `y`) and `weights`
+  `{path: {variable name: value}}`;
+- `is_chief(model)`: whether this process writes (only the chief, under a
+  `tf.distribute` strategy or a multi-process JAX run);
+- `deterministic(seed)`: a context manager that seeds Keras (and, on TensorFlow,
+  turns op determinism on) and restores the previous state on exit;
+- `training_data(x, y, batch_size, seed)` and `evaluation_data(x, y, batch_size)`:
+  what `fit` and `evaluate` take, shuffled per epoch with `seed`.
+
+Only `backend/tensorflow.py` (and `distributed.py`) import TensorFlow.
+"""
+
+import importlib
+
+import keras
+
+__all__ = ["get", "name"]
+
+
+def name():
+    """The running Keras backend: `"tensorflow"`, `"jax"` or `"torch"`."""
+    return keras.backend.backend()
+
+
+def get():
+    """The module of the running backend (see the module docstring for its names)."""
+    backend = name()
+    if backend not in ("tensorflow", "jax", "torch"):
+        raise ValueError(f"keras_initcmp supports the Keras backends ('jax', 'tensorflow', "
+                         f"'torch'). Received: KERAS_BACKEND={backend!r}")
+    return importlib.import_module(f"keras_initcmp.backend.{backend}")

@@ -1,0 +1,82 @@
+"""The JAX backend: snapshots as one `jax.jit` program over the model's variable values.
+
+The model runs statelessly (`keras.StatelessScope` maps every variable to a value
+passed in), so the recorded layer outputs are traced values of the same program
+and the statistics are reduced inside it; gradients come from `jax.grad` over the
+trainable values. The program is compiled once per model and probe shape.
+"""
+
+import contextlib
+
+import jax
+import keras
+import numpy as np
+
+from keras_initcmp.backend.common import evaluation_data, training_data
+from keras_initcmp.recording import variable_names
+
+__all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
+           "training_data", "evaluation_data"]
+
+ACCUMULATOR = "float64" if jax.config.jax_enable_x64 else "float32"
+
+
+def snapshot_function(model, recorder, summarize):
+    """See `keras_initcmp.backend`."""
+    trainable = list(model.trainable_variables)
+    non_trainable = list(model.non_trainable_variables)
+    position = {id(variable): index for index, variable in enumerate(trainable)}
+
+    def forward(trainable_values, non_trainable_values, x, y):
+        mapping = list(zip(trainable, trainable_values)) \
+            + list(zip(non_trainable, non_trainable_values))
+        with keras.StatelessScope(state_mapping=mapping):
+            activations, predictions = recorder.run(model, x)
+            weights = {path: {name: variable.value for name, variable in
+                              variable_names(layer).items()}
+                       for path, layer in recorder.layers.items()}
+            loss = None if y is None else model.compute_loss(
+                x=x, y=y, y_pred=predictions, training=False)
+        return loss, (activations, weights)
+
+    def snapshot(trainable_values, non_trainable_values, x, y):
+        if y is None:
+            _, (activations, weights) = forward(trainable_values, non_trainable_values, x, y)
+            return summarize(activations, None, weights)
+        grads, (activations, weights) = jax.grad(forward, has_aux=True)(
+            trainable_values, non_trainable_values, x, y)
+        gradients = {path: {name: grads[position[id(variable)]] for name, variable in
+                            variable_names(layer, trainable_only=True).items()
+                            if id(variable) in position}
+                     for path, layer in recorder.layers.items()}
+        return summarize(activations, gradients, weights)
+
+    compiled = jax.jit(snapshot)
+
+    def run(x, y=None):
+        if y is not None:
+            _build_loss(model, x, y)
+        result = compiled([v.value for v in trainable], [v.value for v in non_trainable], x, y)
+        return recorder.in_call_order(keras.tree.map_structure(np.asarray, result))
+
+    run.compiled = compiled  # the compiled program, for inspection (tracing counts)
+    return run
+
+
+def _build_loss(model, x, y):
+    # The compiled loss builds itself (and its trackers) on its first call, which
+    # must happen outside the stateless program: once, eagerly, on one sample.
+    first = keras.tree.map_structure(lambda array: array[:1], (x, y))
+    model.compute_loss(x=first[0], y=first[1], y_pred=model(first[0], training=False),
+                       training=False)
+
+
+def is_chief(model):
+    return jax.process_index() == 0
+
+
+@contextlib.contextmanager
+def deterministic(seed):
+    """Seed Keras, Python and NumPy (JAX's own ops are deterministic)."""
+    keras.utils.set_random_seed(seed)
+    yield
