@@ -13,21 +13,11 @@ import sys
 import keras
 import numpy as np
 
-from keras_initcmp import distributed, driver, experiments, initializers, summary
+from keras_initcmp import distributed, driver, experiments, initializers, schemes, summary
 from keras_initcmp.report import report as write_report
 
 PROG = "keras-initcmp"
 
-_SCHEME_LINES = {
-    "zeros": "all weights 0: symmetry is never broken, the net does not learn (baseline)",
-    "random": "N(0, 1) * 0.01: too small for deep nets, tanh activations collapse to 0",
-    "xavier": "N(0, 1/fan_in): keeps tanh healthy, halves ReLU variance every layer",
-    "glorot": "U(+-sqrt(6/(fan_in+fan_out))): Glorot & Bengio 2010's normalized init",
-    "he": "N(0, 2/fan_in): keeps ReLU variance constant through depth (He et al. 2015)",
-    "orthogonal": "random orthogonal matrix (Saxe et al. 2013)",
-    "lsuv": "orthogonal, then each layer scaled to unit variance on a training batch "
-            "(Mishkin & Matas 2015; compare only)",
-}
 _ALL_SCHEMES = initializers.SCHEMES + driver.DATA_SCHEMES
 
 
@@ -315,11 +305,10 @@ def _probe(args, out):
 
 
 def _list(args, out):
-    w = 2 + max(len(name) for name in (*_ALL_SCHEMES, *experiments.EXPERIMENTS, "--model"))
+    w = 2 + max(len(name) for name in (*schemes.names(), *experiments.EXPERIMENTS, "--model"))
     out.write("schemes (--schemes):\n")
-    for name in _ALL_SCHEMES:
-        line = _SCHEME_LINES.get(name) or (initializers.get(name).__doc__ or "").split("\n")[0]
-        out.write(f"  {name:<{w}}{line}\n")
+    for name in schemes.names():
+        out.write(f"  {name:<{w}}{schemes.describe(name)}\n")
     out.write("experiments (compare --experiment):\n")
     for experiment in experiments.EXPERIMENTS.values():
         out.write(f"  {experiment.name:<{w}}{experiment.description}\n")

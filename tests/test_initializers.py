@@ -131,10 +131,104 @@ def test_calculate_gain_matches_pytorch_table(nonlinearity, param, gain):
     assert ki.calculate_gain(nonlinearity, param) == pytest.approx(gain, rel=1e-12)
 
 
+# --- PyTorch's default -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape, fan_in, wrong_fan", [(DENSE, 512, 256), (CONV, 576, 64)])
+def test_pytorch_default_kernel_is_uniform_one_over_sqrt_fan_in(shape, fan_in, wrong_fan):
+    values = draw(ki.PyTorchDefault(seed=20), shape)
+    limit = 1 / math.sqrt(fan_in)  # nn.Linear: kaiming_uniform_(a=√5)
+    assert np.abs(values).max() <= limit
+    assert np.abs(values).max() > 0.99 * limit
+    assert variance_matches(values, 1 / (3 * fan_in), UNIFORM_KURTOSIS)
+    # Negative controls: He's 2/fan_in, and the wrong fan (dense: fan_out; conv: the
+    # channels without the receptive field).
+    assert not variance_matches(values, 2 / fan_in, UNIFORM_KURTOSIS)
+    assert not variance_matches(values, 1 / (3 * wrong_fan), UNIFORM_KURTOSIS)
+
+
+def test_pytorch_default_bias_uses_the_kernels_fan_in():
+    kernel_init = ki.PyTorchDefault(seed=21)
+    bias_init = kernel_init.bias_for(CONV)
+    assert bias_init.get_config()["fan_in"] == 576  # 3 * 3 * 64, not the 128 units
+    values = draw(bias_init, (65_536,))
+    limit = 1 / math.sqrt(576)
+    assert limit * 0.99 < np.abs(values).max() <= limit
+    assert variance_matches(values, 1 / (3 * 576), UNIFORM_KURTOSIS)
+    # Negative control: a bias that took its fan-in from its own shape, U(±1/√units).
+    assert not variance_matches(values, 1 / (3 * 128), UNIFORM_KURTOSIS)
+    assert variance_matches(draw(ki.PyTorchDefault(fan_in=576, seed=1), (65_536,)),
+                            1 / (3 * 576), UNIFORM_KURTOSIS)
+
+
+def test_pytorch_default_bias_is_not_the_kernels_first_row():
+    kernel = draw(ki.PyTorchDefault(seed=22), DENSE)
+    bias = keras.ops.convert_to_numpy(ki.PyTorchDefault(seed=22).bias_for(DENSE)((256,)))
+    same_seed = keras.ops.convert_to_numpy(ki.PyTorchDefault(seed=22, fan_in=512)((256,)))
+    np.testing.assert_array_equal(same_seed, kernel[0])  # why bias_for derives a seed
+    assert not np.any(bias == kernel[0])
+    again = keras.ops.convert_to_numpy(ki.PyTorchDefault(seed=22).bias_for(DENSE)((256,)))
+    np.testing.assert_array_equal(bias, again)
+
+
+def test_pytorch_default_without_fan_in_refuses_a_bias_shape():
+    with pytest.raises(ValueError, match=r"Argument `fan_in` must be given to draw a bias .*"
+                                         r"Received: shape=\(64,\)"):
+        ki.PyTorchDefault()((64,))
+    with pytest.raises(ValueError, match=r"Argument `kernel_shape` must have rank >= 2.* "
+                                         r"Received: kernel_shape=\(64,\)"):
+        ki.PyTorchDefault().bias_for((64,))
+
+
+@pytest.mark.parametrize("value", [0, -3, 1.5, True, "3"])
+def test_bad_fan_in(value):
+    with pytest.raises(ValueError, match=r"Argument `fan_in` must be a positive integer or None\. "
+                                         rf"Received: fan_in={value!r}"):
+        ki.PyTorchDefault(fan_in=value)
+
+
+# --- delta-orthogonal ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("gain", [1.0, math.sqrt(2)])
+@pytest.mark.parametrize("shape", [(3, 3, 64, 128), (3, 3, 128, 64), (4, 4, 32, 32),
+                                   (5, 48, 96), (3, 3, 3, 16, 16)])
+def test_delta_orthogonal_is_an_orthogonal_centre_tap(shape, gain):
+    values = keras.ops.convert_to_numpy(ki.DeltaOrthogonal(gain=gain, seed=30)(shape))
+    values = values.astype(np.float64)
+    *spatial, c_in, c_out = shape
+    centre = tuple((k - 1) // 2 for k in spatial)
+    matrix = values[centre]
+    gram = matrix.T @ matrix if c_in >= c_out else matrix @ matrix.T
+    np.testing.assert_allclose(gram, gain**2 * np.eye(min(c_in, c_out)), atol=1e-5)
+    off_centre = values.copy()
+    off_centre[centre] = 0
+    assert not np.any(off_centre)  # exactly 0, not small
+    # Negative control: plain orthogonal weights of a conv kernel are spread over every tap.
+    plain = keras.ops.convert_to_numpy(ki.Orthogonal(gain=gain, seed=30)(shape))
+    plain[centre] = 0
+    assert np.count_nonzero(plain) > 0.99 * plain.size - matrix.size
+
+
+def test_delta_orthogonal_centre_variance():
+    # Orthonormal rows of length 1152: entries ~ N(0, 1/1152) to first order.
+    values = keras.ops.convert_to_numpy(ki.DeltaOrthogonal(seed=31)((3, 3, 64, 1152)))[1, 1]
+    assert values.size >= 65_536
+    assert variance_matches(values, 1 / 1152, NORMAL_KURTOSIS)
+    assert not variance_matches(values, 1 / (9 * 64), NORMAL_KURTOSIS)  # Var(W) = 1/fan_in
+
+
+def test_delta_orthogonal_of_a_dense_kernel_is_orthogonal():
+    np.testing.assert_array_equal(draw(ki.DeltaOrthogonal(gain=2.0, seed=32), DENSE),
+                                  draw(ki.Orthogonal(gain=2.0, seed=32), DENSE))
+    assert isinstance(ki.DeltaOrthogonal(), keras.initializers.Orthogonal)
+
+
 # --- seeds -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["random", "xavier", "glorot", "he", "orthogonal"])
+@pytest.mark.parametrize("name", ["random", "xavier", "glorot", "he", "orthogonal",
+                                  "pytorch-default", "delta-orthogonal", "keras-default"])
 def test_same_seed_same_values_and_different_seeds_differ(name):
     first = draw(ki.get(name, seed=11), DENSE)
     again = draw(ki.get(name, seed=11), DENSE)
@@ -146,7 +240,11 @@ def test_same_seed_same_values_and_different_seeds_differ(name):
 def test_get_returns_fresh_instances():
     assert ki.get("he", seed=1) is not ki.get("he", seed=1)
     assert isinstance(ki.get("zeros"), ki.Zeros)
-    assert ki.SCHEMES == ("zeros", "random", "xavier", "glorot", "he", "orthogonal")
+    assert ki.SCHEMES == ("zeros", "random", "xavier", "glorot", "he", "orthogonal",
+                          "pytorch-default", "delta-orthogonal", "keras-default")
+    assert isinstance(ki.get("pytorch-default"), ki.PyTorchDefault)
+    assert isinstance(ki.get("delta-orthogonal"), ki.DeltaOrthogonal)
+    assert ki.get("keras-default").get_config() == ki.get("glorot").get_config()
 
 
 def test_get_accepts_a_config_and_replaces_its_seed():
@@ -165,6 +263,9 @@ INSTANCES = [
     ki.Xavier(mode="fan_avg", distribution="uniform", gain=5 / 3, seed=2),
     ki.He(mode="fan_out", distribution="truncated_normal", negative_slope=0.1, seed=3),
     ki.Orthogonal(gain=2.0, seed=4),
+    ki.PyTorchDefault(seed=5),
+    ki.PyTorchDefault(seed=6, fan_in=100),
+    ki.DeltaOrthogonal(gain=0.5, seed=7),
 ]
 CONSTRUCTOR_ARGUMENTS = [
     {},
@@ -172,6 +273,9 @@ CONSTRUCTOR_ARGUMENTS = [
     {"mode": "fan_avg", "distribution": "uniform", "gain": 5 / 3, "seed": 2},
     {"mode": "fan_out", "distribution": "truncated_normal", "negative_slope": 0.1, "seed": 3},
     {"gain": 2.0, "seed": 4},
+    {"seed": 5, "fan_in": None},
+    {"seed": 6, "fan_in": 100},
+    {"gain": 0.5, "seed": 7},
 ]
 
 
@@ -225,6 +329,28 @@ def test_saved_model_with_every_scheme_reloads_in_a_fresh_process(tmp_path):
     assert "keras_initcmp>" in unknown.stderr
 
 
+def test_conv_and_bias_initializers_survive_a_keras_file(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    hidden = keras.layers.Conv2D(4, 3, padding="same", name="conv",
+                                 kernel_initializer=ki.DeltaOrthogonal(gain=2.0, seed=1))(inputs)
+    kernel_init = ki.PyTorchDefault(seed=2)
+    outputs = keras.layers.Dense(5, name="dense", kernel_initializer=kernel_init,
+                                 bias_initializer=kernel_init.bias_for((4, 5)))(hidden)
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "conv_bias.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for name in ("conv", "dense"):
+        for key in ("kernel_initializer", "bias_initializer"):
+            original, restored = (getattr(m.get_layer(name), key) for m in (model, loaded))
+            assert type(restored) is type(original)
+            assert restored.get_config() == original.get_config()
+        for original, restored in zip(model.get_layer(name).weights, loaded.get_layer(name).weights):
+            np.testing.assert_array_equal(original.numpy(), restored.numpy())
+    assert loaded.get_layer("dense").bias_initializer.get_config() == {"seed": kernel_init.bias_for(
+        (4, 5)).get_config()["seed"], "fan_in": 4}
+
+
 # --- bad input ---------------------------------------------------------------
 
 BAD_NUMBERS = [0, -1.0, float("nan"), float("inf"), True, "1"]
@@ -235,7 +361,8 @@ BAD_NUMBERS = [0, -1.0, float("nan"), float("inf"), True, "1"]
     "factory, argument",
     [(lambda v: ki.ScaledNormal(scale=v), "scale"),
      (lambda v: ki.Xavier(gain=v), "gain"),
-     (lambda v: ki.Orthogonal(gain=v), "gain")],
+     (lambda v: ki.Orthogonal(gain=v), "gain"),
+     (lambda v: ki.DeltaOrthogonal(gain=v), "gain")],
 )
 def test_bad_scale_or_gain(factory, argument, value):
     with pytest.raises(ValueError, match=rf"Argument `{argument}` must be a positive finite number\. "
@@ -260,10 +387,13 @@ def test_unknown_mode_and_distribution(cls):
         cls(distribution="gaussian")
 
 
-@pytest.mark.parametrize("name", ["kaiming", None, 3])
+@pytest.mark.parametrize("name", ["kaiming", None, 3, "lsuv"])
 def test_unknown_scheme(name):
-    with pytest.raises(ValueError, match=r"Argument `name_or_config` must be one of \('glorot', 'he', "
-                                         r"'orthogonal', 'random', 'xavier', 'zeros'\) .*"
+    # lsuv is a scheme but not an initializer: it needs data (the driver's step).
+    with pytest.raises(ValueError, match=r"Argument `name_or_config` must be one of \("
+                                         r"'delta-orthogonal', 'glorot', 'he', 'keras-default', "
+                                         r"'orthogonal', 'pytorch-default', 'random', 'xavier', "
+                                         r"'zeros'\) .*"
                                          rf"Received: name_or_config={name!r}"):
         ki.get(name)
 
