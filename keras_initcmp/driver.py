@@ -28,10 +28,10 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
-from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.hparams import summary_v2 as hp
 
-from keras_initcmp import distributed, experiments, initializers, layout, summary
+from keras_initcmp import backend, experiments, initializers, layout, summary
+from keras_initcmp.eventfile import EventWriter, event_files
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.lsuv import lsuv
 from keras_initcmp.stats import activation_stats
@@ -67,34 +67,60 @@ _MAX_STEPS_PER_EXECUTION = 500
 
 
 def reinitialize(model, scheme, seed=0):
-    """A copy of `model` whose every kernel is drawn afresh from `scheme`, biases zero.
+    """`model` with every kernel drawn afresh from `scheme` and every bias zero.
 
-    Each kernel gets its own initializer instance with its own seed, derived from
-    `seed` and the kernel's position, so the same `seed` gives every scheme the same
-    underlying random draws (`xavier` and `he` differ only by their scale).
+    Works on any Keras model: the kernels are found among all of its variables,
+    nested models and blocks included, by their Keras names (`kernel`,
+    `depthwise_kernel`, `pointwise_kernel`, `recurrent_kernel`, `embeddings`);
+    `bias` variables are set to 0, as in the article; everything else
+    (normalization, ...) keeps its own initial value. Each kernel gets its own
+    initializer instance with its own seed, derived from `seed` and the kernel's
+    position, so the same `seed` gives every scheme the same underlying random
+    draws (`xavier` and `he` differ only by their scale).
 
     Args:
-        model: A built Sequential or functional Keras model (nested ones included).
+        model: A built Keras model.
         scheme: One of `keras_initcmp.initializers.SCHEMES`.
         seed: Non-negative int.
 
     Returns:
-        A new, uncompiled model with the same architecture and layer names.
+        A new, uncompiled model with the same architecture and layer names, where
+        Keras can clone the model (Sequential, functional, keras_hub); a model it
+        cannot clone (a subclassed model without `get_config`) is re-initialized in
+        place and returned.
     """
     _check_schemes((scheme,), initializers.SCHEMES)
+    net = _clone(model)
+    redraw_kernels(net, scheme, seed)
+    return net
+
+
+KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel",
+                "embeddings")
+"""Names of the weight matrices a scheme replaces (Dense, Conv*, SeparableConv*,
+DepthwiseConv*, RNN cells, EinsumDense, Embedding)."""
+
+
+def redraw_kernels(model, scheme, seed):
+    """In place: every kernel of `model` from `scheme` (seeded by position), biases zero."""
     position = itertools.count()
+    for variable in model.weights:
+        if variable.name in KERNEL_NAMES:
+            initializer = initializers.get(scheme, seed=_kernel_seed(seed, next(position)))
+            variable.assign(initializer(tuple(variable.shape), dtype=variable.dtype))
+        elif variable.name == "bias":
+            variable.assign(keras.ops.zeros(tuple(variable.shape), dtype=variable.dtype))
 
-    def clone_layer(layer):
-        config = layer.get_config()
-        for key in _KERNEL_KEYS:
-            if key in config:
-                kernel_seed = _kernel_seed(seed, next(position))
-                config[key] = keras.initializers.serialize(initializers.get(scheme, seed=kernel_seed))
-        if "bias_initializer" in config:
-            config["bias_initializer"] = "zeros"
-        return layer.__class__.from_config(config)
 
-    return keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+def _clone(model):
+    """A fresh copy of `model` where Keras can make one, else `model` itself."""
+    try:
+        clone = keras.models.clone_model(model)
+    except (ValueError, TypeError, NotImplementedError, AttributeError, KeyError):
+        return model
+    if not clone.built:
+        return model
+    return clone
 
 
 def _kernel_seed(seed, position):
@@ -152,8 +178,14 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
 
     >>> records = keras_initcmp.compare(model, (x, y), schemes=("xavier", "he"), epochs=5)
     """
-    if strategy is None or isinstance(strategy, str):
-        strategy = None if strategy in (None, "default") else distributed.get_strategy(strategy)
+    if strategy not in (None, "default") and backend.name() != "tensorflow":
+        raise ValueError(f"Argument `strategy` (tf.distribute) needs the TensorFlow backend. "
+                         f"Received: strategy={strategy!r} with KERAS_BACKEND={backend.name()!r}")
+    if strategy in (None, "default"):
+        strategy = None
+    elif isinstance(strategy, str):
+        from keras_initcmp import distributed
+        strategy = distributed.get_strategy(strategy)
     if strategy is not None and jobs != 1:
         raise ValueError(f"Argument `jobs` must be 1 with a tf.distribute strategy (its "
                          f"devices train one run at a time). Received: jobs={jobs!r}")
@@ -163,6 +195,7 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
     settings = {"kind": "compare", "model": _digest(_architecture(task.model)),
                 "data": _digest(task.data), **_settings(task)}
     if strategy is not None:
+        from keras_initcmp import distributed
         settings["strategy"] = distributed.strategy_name(strategy)
         if not distributed.is_chief(strategy):
             # Other workers train alongside the chief; what they write goes to a
@@ -170,7 +203,11 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
             with tempfile.TemporaryDirectory(prefix="keras-initcmp-worker-") as scratch:
                 return _sweep(task, settings, experiment, scratch, schemes, seeds, 1,
                               False, None)
-    return _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress)
+    try:
+        return _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite,
+                      progress)
+    finally:  # a model trained in place (not clonable) leaves as it came
+        task.model.set_weights(task.initial_weights)
 
 
 def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="tanh",
@@ -222,7 +259,7 @@ def _train_task(model, data, *, optimizer=None, loss=None, metrics=None, epochs=
     """`compare`'s arguments checked and resolved into one picklable training task."""
     if isinstance(model, (str, os.PathLike)):
         model = experiments.load_model(os.fspath(model))
-    if not isinstance(model, keras.Model) or not model.built or not model.inputs:
+    if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"Argument `model` must be a built Keras model or a path to a "
                          f".keras file. Received: model={model!r}")
     data = _as_data(data)
@@ -237,21 +274,17 @@ def _train_task(model, data, *, optimizer=None, loss=None, metrics=None, epochs=
                              f"splits the steps into equal epochs. Received: steps={steps}")
         steps_per_epoch = steps // epochs
     return _TrainTask(model, data, _compile_config(model, optimizer, loss, metrics), epochs,
-                      steps_per_epoch, batch_size, _positive_int("probe_size", probe_size))
+                      steps_per_epoch, batch_size, _positive_int("probe_size", probe_size),
+                      initial_weights=model.get_weights())
 
 
 def _settings(task):
     """A task's fields that make two sweeps comparable (model and data go in as digests)."""
     return {field.name: getattr(task, field.name) for field in dataclasses.fields(task)
-            if field.name not in ("model", "data", "strategy")}
+            if field.name not in ("model", "data", "strategy", "initial_weights")}
 
 
 # --- one run ------------------------------------------------------------------------
-
-
-def _seed_everything(seed):
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
 
 
 @dataclasses.dataclass
@@ -266,21 +299,34 @@ class _TrainTask:
     batch_size: int
     probe_size: int
     strategy: object = None  # a tf.distribute.Strategy: not picklable, so jobs=1
+    initial_weights: list = None  # the model's as it came in: every run starts from them
 
     def __call__(self, scheme, seed, run_dir, line):
-        _seed_everything(seed)
+        with backend.get().deterministic(seed):
+            return self._train(scheme, seed, run_dir, line)
+
+    def _fresh_net(self, scheme, seed):
+        net = _clone(self.model)
+        if net is self.model:  # not clonable (subclassed): reset the one model in place
+            net.set_weights(self.initial_weights)
+        if scheme == "lsuv":  # data-dependent: on the built model, before training
+            redraw_kernels(net, "orthogonal", seed)
+            lsuv(net, self.data["x"][:self.probe_size], orthogonal=False)
+        else:
+            redraw_kernels(net, scheme, seed)
+        net.compile(**keras.saving.deserialize_keras_object(self.compiled),
+                    steps_per_execution=_steps_per_execution(self.steps_per_epoch))
+        return net
+
+    def _train(self, scheme, seed, run_dir, line):
         x, y = self.data["x"], self.data["y"]
+        data = backend.get()
         with contextlib.nullcontext() if self.strategy is None else self.strategy.scope():
-            if scheme == "lsuv":  # data-dependent: on the built model, before training
-                net = reinitialize(self.model, "orthogonal", seed)
-                lsuv(net, x[:self.probe_size], orthogonal=False)
-            else:
-                net = reinitialize(self.model, scheme, seed)
-            net.compile(**keras.saving.deserialize_keras_object(self.compiled),
-                        steps_per_execution=_steps_per_execution(self.steps_per_epoch))
+            net = self._fresh_net(scheme, seed)
         validation = None
         if "x_val" in self.data:
-            validation = _batches(self.data["x_val"], self.data["y_val"], self.batch_size)
+            validation = data.evaluation_data(self.data["x_val"], self.data["y_val"],
+                                              self.batch_size)
         run_log = _RunLog(run_dir, {"initializer": scheme, "seed": seed})
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
@@ -292,20 +338,19 @@ class _TrainTask:
             callbacks.insert(0, _Progress(line, f"{scheme} seed {seed}",
                                        self.epochs * self.steps_per_epoch))
         start = time.perf_counter()
-        # Keras' fit, or where it fails under a strategy, the tf.distribute custom loop.
-        history = distributed.fit(net, _training_dataset(x, y, self.batch_size, seed),
-                                  epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
-                                  validation_data=validation, callbacks=callbacks)
+        history = self._fit(net, data.training_data(x, y, self.batch_size, seed),
+                            epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+                            validation_data=validation, callbacks=callbacks)
         last = {key: values[-1] for key, values in history.history.items()}
         train = {}
         if _finite_or_none(last.get("loss")) is not None:
             # Final training metrics at the final weights: the epoch logs average over
             # the epoch's steps, which lags behind (by a lot for long epochs).
-            train = distributed.evaluate(net, _batches(x, y, self.batch_size))
+            train = self._evaluate(net, data.evaluation_data(x, y, self.batch_size))
         loss = _finite_or_none(train.get("loss"))
         record = {
             "scheme": scheme, "seed": seed, "epochs": len(history.epoch),
-            "steps": int(net.optimizer.iterations.numpy()), "loss": loss,
+            "steps": int(keras.ops.convert_to_numpy(net.optimizer.iterations)), "loss": loss,
             "accuracy": _finite_or_none(_accuracy(train, "")),
             "val_loss": _finite_or_none(last.get("val_loss")),
             "val_accuracy": _finite_or_none(_accuracy(last, "val_")),
@@ -313,6 +358,18 @@ class _TrainTask:
         }
         run_log.finish(record)
         return [record], net
+
+    def _fit(self, net, dataset, **kwargs):
+        if self.strategy is None:
+            return net.fit(dataset, verbose=0, **kwargs)
+        from keras_initcmp import distributed  # Keras' fit, or where it fails, the custom loop
+        return distributed.fit(net, dataset, **kwargs)
+
+    def _evaluate(self, net, dataset):
+        if self.strategy is None:
+            return net.evaluate(dataset, verbose=0, return_dict=True)
+        from keras_initcmp import distributed
+        return distributed.evaluate(net, dataset)
 
 
 @dataclasses.dataclass
@@ -324,7 +381,10 @@ class _ProbeTask:
     histogram_samples: int
 
     def __call__(self, scheme, seed, run_dir, line):
-        _seed_everything(seed)
+        with backend.get().deterministic(seed):
+            return self._probe(scheme, seed, run_dir)
+
+    def _probe(self, scheme, seed, run_dir):
         base = keras.Sequential(
             [keras.Input((self.sizes[0],))]
             + [keras.layers.Dense(width, activation=self.activation, name=f"layer_{index}")
@@ -338,7 +398,7 @@ class _ProbeTask:
         histograms.snapshot(0)
         histograms.close()
         records = [{"scheme": scheme, "seed": seed, "layer": layer,
-                    **{key: _finite_or_none(value) for key, value in values.items()}}
+                    **{key: _finite_or_none(values[key]) for key in PROBE_FIELDS[3:]}}
                    for layer, values in stats.items()]
         return records, net
 
@@ -348,22 +408,6 @@ def _normal_input(seed, samples, width):
     # Cached: every scheme of a seed probes the same input, and drawing 10^8 normals
     # costs about as much as the forward pass.
     return np.random.default_rng(seed).standard_normal((samples, width), dtype=np.float32)
-
-
-def _training_dataset(x, y, batch_size, seed):
-    if batch_size >= len(x):
-        # Full-batch gradient descent: the same tensors every step, nothing to slice.
-        return tf.data.Dataset.from_tensors((x, y)).repeat()
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE))
-
-
-def _batches(x, y, batch_size):
-    """One pass for evaluation: a dataset costs Keras ~15 ms a call, arrays ~100 ms."""
-    if batch_size >= len(x):
-        return tf.data.Dataset.from_tensors((x, y))
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
 def _steps_per_execution(steps_per_epoch):
@@ -394,24 +438,23 @@ class _RunLog(keras.callbacks.Callback):
 
     def __init__(self, log_dir, hparams):
         super().__init__()
-        self._writer = tf.summary.create_file_writer(log_dir)
-        with self._writer.as_default():
-            # The run's path under the logdir (`circles/he/seed-0`): unique across the
-            # experiments one TensorBoard shows, so HParams keeps one session per run.
-            trial_id = "/".join(os.path.normpath(log_dir).split(os.sep)[-3:])
-            hp.hparams(hparams, trial_id=trial_id)
+        self._writer = EventWriter(log_dir)
+        # The run's path under the logdir (`circles/he/seed-0`): unique across the
+        # experiments one TensorBoard shows, so HParams keeps one session per run.
+        trial_id = "/".join(os.path.normpath(log_dir).split(os.sep)[-3:])
+        self._writer.summary(hp.hparams_pb(hparams, trial_id=trial_id))
+        self._writer.flush()
 
     def on_epoch_end(self, epoch, logs=None):
-        with self._writer.as_default(step=epoch + 1):
-            for name, value in (logs or {}).items():
-                tf.summary.scalar(name, value)
+        for name, value in (logs or {}).items():
+            self._writer.scalar(name, float(value), epoch + 1)
+        self._writer.flush()
 
     def finish(self, record):
         """The final metrics as `final/<name>` scalars (the HParams columns), then close."""
-        with self._writer.as_default(step=record["epochs"]):
-            for name in _FINAL_METRICS:
-                if record[name] is not None:
-                    tf.summary.scalar(f"final/{name}", record[name])
+        for name in _FINAL_METRICS:
+            if record[name] is not None:
+                self._writer.scalar(f"final/{name}", record[name], record["epochs"])
         self._writer.close()
 
 
@@ -471,6 +514,7 @@ def _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, 
     requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
     todo = [run for run in requested if run not in done]
     if getattr(task, "strategy", None) is not None:  # every worker does the chief's runs
+        from keras_initcmp import distributed
         todo = [run for run, flag in zip(requested, distributed.chief_flags(
             task.strategy, [run in todo for run in requested])) if flag]
     if progress is not None and len(todo) < len(requested):
@@ -537,8 +581,7 @@ def _start_worker(task_bytes, threads):
     global _WORKER_TASK
     # Share the cores among the workers instead of each one claiming all of them. This
     # must precede TensorFlow's first op, hence the task (a model) arrives as bytes.
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    backend.get().limit_threads(threads)
     _WORKER_TASK = pickle.loads(task_bytes)
 
 
@@ -620,19 +663,16 @@ def _write_atomic(path, text):
 
 def _write_hparams_config(folder, records):
     """The experiment's HParams columns: initializer, seed and the final metrics."""
-    for name in os.listdir(folder):  # the previous config, if any: one per experiment
-        if name.startswith("events.out.tfevents.") and name.endswith(_HPARAMS_SUFFIX):
-            os.remove(os.path.join(folder, name))
+    for name in event_files(folder, _HPARAMS_SUFFIX):  # the previous config: one per experiment
+        os.remove(os.path.join(folder, name))
     metrics = [name for name in _FINAL_METRICS
                if any(record[name] is not None for record in records)]
     schemes = list(dict.fromkeys(record["scheme"] for record in records))
-    writer = tf.summary.create_file_writer(folder, filename_suffix=_HPARAMS_SUFFIX)
-    with writer.as_default():
-        hp.hparams_config(
-            hparams=[hp.HParam("initializer", hp.Discrete(schemes)),
-                     hp.HParam("seed", hp.IntInterval(0, max(r["seed"] for r in records)))],
-            metrics=[hp.Metric(f"final/{name}", display_name=f"final {name}")
-                     for name in metrics])
+    writer = EventWriter(folder, filename_suffix=_HPARAMS_SUFFIX)
+    writer.summary(hp.hparams_config_pb(
+        hparams=[hp.HParam("initializer", hp.Discrete(schemes)),
+                 hp.HParam("seed", hp.IntInterval(0, max(r["seed"] for r in records)))],
+        metrics=[hp.Metric(f"final/{name}", display_name=f"final {name}") for name in metrics]))
     writer.close()
 
 

@@ -82,6 +82,9 @@ class EventWriter:
 
     def summary(self, summary, step=0):
         """A ready `Summary` proto (HParams, Custom Scalars layout, ...)."""
+        if not isinstance(summary, summary_pb2.Summary):
+            # Some plugins build theirs with TensorFlow's own class, where it is installed.
+            summary = summary_pb2.Summary.FromString(summary.SerializeToString())
         self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
     def flush(self):

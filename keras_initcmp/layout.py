@@ -12,9 +12,11 @@ drops charts that repeat, so several experiments show as one set of charts.
 
 import os
 
-import tensorflow as tf
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+
+from keras_initcmp.eventfile import EventWriter, event_files
+from keras_initcmp.stats import STATISTICS, scalar_prefix
 
 __all__ = ["TRAINING_CHARTS", "ACTIVATION_CHARTS", "custom_scalars_layout", "write_layout"]
 
@@ -29,10 +31,10 @@ TRAINING_CHARTS = (
 """`(chart title, tag regex)` of the training category: Keras' epoch logs and the
 callback's gradient norms."""
 
+# std first: the chart that shows a signal collapsing or exploding with depth.
 ACTIVATION_CHARTS = tuple(
-    (f"{statistic}, every layer", f"^{statistic}/")
-    for statistic in ("activation_std", "activation_mean", "activation_zero_fraction",
-                      "activation_saturation", "activation_nonfinite"))
+    (f"{scalar_prefix(statistic)}, every layer", f"^{scalar_prefix(statistic)}/")
+    for statistic in ("std",) + tuple(s for s in STATISTICS if s != "std"))
 """`(chart title, tag regex)` of the activation category, one per statistic the
 `ActivationHistograms` callback logs."""
 
@@ -69,14 +71,9 @@ def write_layout(folder, training=True):
     Returns:
         The path of the event file written.
     """
-    os.makedirs(folder, exist_ok=True)
-    for name in os.listdir(folder):
-        if name.startswith("events.out.tfevents.") and name.endswith(LAYOUT_SUFFIX):
-            os.remove(os.path.join(folder, name))
-    summary = custom_scalar_summary.pb(custom_scalars_layout(training))
-    writer = tf.summary.create_file_writer(os.fspath(folder), filename_suffix=LAYOUT_SUFFIX)
-    with writer.as_default():
-        tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=0)
+    for name in event_files(folder, LAYOUT_SUFFIX):
+        os.remove(os.path.join(folder, name))
+    writer = EventWriter(folder, filename_suffix=LAYOUT_SUFFIX)
+    writer.summary(custom_scalar_summary.pb(custom_scalars_layout(training)), step=0)
     writer.close()
-    written = [name for name in os.listdir(folder) if name.endswith(LAYOUT_SUFFIX)]
-    return os.path.join(folder, written[0])
+    return writer.path

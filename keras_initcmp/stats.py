@@ -25,7 +25,7 @@ from keras_initcmp import backend
 from keras_initcmp.recording import LayerRecorder, select_layers
 
 __all__ = ["activation_stats", "STATISTICS", "MOMENTS", "SATURATION_THRESHOLD",
-           "scalar_tag", "as_input_tensors"]
+           "scalar_prefix", "scalar_tag", "as_input_tensors"]
 
 STATISTICS = ("mean", "std", "zero_fraction", "saturation", "nonfinite", "dead_units")
 """The statistics of one layer's output, in the order they are reported."""
@@ -40,9 +40,14 @@ _AT = {name: index for index, name in enumerate(MOMENTS)}
 _EMPTY_MOMENTS = np.array([0.0] * 7 + [np.inf, -np.inf])
 
 
+def scalar_prefix(statistic):
+    """The TensorBoard tag prefix of a statistic, before the layer's path: `activation_std`."""
+    return f"activation_{statistic}"
+
+
 def scalar_tag(statistic, layer_path):
     """The TensorBoard scalar tag of a statistic of a layer: `activation_std/dense_1`."""
-    return f"activation_{statistic}/{layer_path}"
+    return f"{scalar_prefix(statistic)}/{layer_path}"
 
 
 def flat(tensor):

@@ -7,6 +7,7 @@ trainable values. The program is compiled once per model and probe shape.
 """
 
 import contextlib
+import os
 
 import jax
 import keras
@@ -16,7 +17,7 @@ from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.recording import variable_names
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
-           "training_data", "evaluation_data"]
+           "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64" if jax.config.jax_enable_x64 else "float32"
 
@@ -80,3 +81,11 @@ def deterministic(seed):
     """Seed Keras, Python and NumPy (JAX's own ops are deterministic)."""
     keras.utils.set_random_seed(seed)
     yield
+
+
+def limit_threads(threads):
+    """Use at most `threads` threads for ops; XLA reads its flags when its CPU client
+    starts, at the first op, so this must come before it (worker processes)."""
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_cpu_multi_thread_eigen=false"
+                               f" intra_op_parallelism_threads={threads}").strip()

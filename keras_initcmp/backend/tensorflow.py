@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras_initcmp.recording import variable_names
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
-           "training_data", "evaluation_data"]
+           "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
 
@@ -87,6 +87,12 @@ def deterministic(seed):
     finally:
         if not was_deterministic:
             tf_config.disable_op_determinism()
+
+
+def limit_threads(threads):
+    """Use at most `threads` threads for ops; call before the first op (worker processes)."""
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def training_data(x, y, batch_size, seed):

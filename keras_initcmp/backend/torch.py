@@ -14,7 +14,7 @@ from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.recording import variable_names
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
-           "training_data", "evaluation_data"]
+           "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
 
@@ -69,3 +69,8 @@ def deterministic(seed):
     """Seed Keras, Python, NumPy and torch (which `keras.utils.set_random_seed` covers)."""
     keras.utils.set_random_seed(seed)
     yield
+
+
+def limit_threads(threads):
+    """Use at most `threads` threads for ops; call before the first op (worker processes)."""
+    torch.set_num_threads(threads)
