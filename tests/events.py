@@ -1,18 +1,8 @@
-"""Read TensorBoard event files back, the way TensorBoard itself loads them."""
+"""Read TensorBoard event files back with the package's own reader, as TensorBoard loads them."""
 
-import tensorflow as tf
-from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
+from keras_initcmp.eventreader import read_events
 
-
-def read_events(log_dir):
-    """`{tag: [(step, ndarray), ...]}` for every tensor summary (scalars and histograms)."""
-    accumulator = EventAccumulator(str(log_dir), size_guidance={TENSORS: 0})
-    accumulator.Reload()
-    return {
-        tag: [(event.step, tf.make_ndarray(event.tensor_proto))
-              for event in accumulator.Tensors(tag)]
-        for tag in accumulator.Tags()["tensors"]
-    }
+__all__ = ["read_events", "steps", "value"]
 
 
 def steps(events, tag):

@@ -1,10 +1,13 @@
 """`keras_initcmp.report` on a small real compare and probe: files, plotted data, colours,
-TensorBoard images, bad input."""
+TensorBoard images, bad input; and on known event files without TensorFlow."""
 
+import importlib.util
 import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -13,7 +16,9 @@ from PIL import Image
 
 import keras_initcmp
 from keras_initcmp import cli
+from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.report import FIGURES, scheme_color
+from keras_initcmp.report import report as make_report
 from events import read_events
 
 SCHEMES = ("zeros", "he")
@@ -39,8 +44,8 @@ def runs(tmp_path_factory):
     keras_initcmp.probe(PROBE_SCHEMES, 1, sizes=(16, 12, 8, 4), activation="tanh",
                         samples=200, batch_size=100, histogram_samples=100, logdir=logdir)
     compare_dir, probe_dir = logdir / "tiny", logdir / "probe-tanh"
-    return {"logdir": logdir, "compare": (compare_dir, keras_initcmp.report(compare_dir)),
-            "probe": (probe_dir, keras_initcmp.report(probe_dir))}
+    return {"logdir": logdir, "compare": (compare_dir, make_report(compare_dir)),
+            "probe": (probe_dir, make_report(probe_dir))}
 
 
 def results(folder):
@@ -199,7 +204,7 @@ def test_missing_and_unfinished_runs_are_stated_and_left_out(runs, tmp_path):
     shutil.copytree(runs["compare"][0], folder)
     shutil.rmtree(folder / "he" / "seed-1")  # in results.json, folder gone
     shutil.copytree(folder / "zeros" / "seed-0", folder / "zeros" / "seed-7")  # no result yet
-    report = keras_initcmp.report(folder, log_scale=True)
+    report = make_report(folder, log_scale=True)
     assert report.missing == [
         "he/seed-1: in results.json, but its run folder is missing",
         "zeros/seed-7: still running or interrupted (a run folder without a result); left out"]
@@ -235,7 +240,7 @@ def test_bad_input_is_one_clear_line(runs, tmp_path):
     }
     for folder, message in cases.items():
         with pytest.raises(ValueError, match=re.escape(message)) as error:
-            keras_initcmp.report(folder)
+            make_report(folder)
         assert "\n" not in str(error.value)
 
 
@@ -250,3 +255,116 @@ def test_cli_prints_the_path_and_exits_2_on_bad_input(runs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("keras-initcmp: error: ") and err.count("\n") == 1
     assert "does not exist" in err and "Traceback" not in err
+
+
+# --- without TensorFlow -------------------------------------------------------------
+
+# Runs the report in a fresh process where `import tensorflow` fails and every attempt
+# is recorded (KERAS_BACKEND=jax, so Keras itself never asks for it): a JAX or PyTorch
+# install without TensorFlow. Prints what the report read back, as JSON.
+_WITHOUT_TF = r"""
+import json, sys
+attempts = []
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            attempts.append(name)
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+sys.meta_path.insert(0, NoTensorFlow())
+
+from keras_initcmp.eventreader import read_events
+from keras_initcmp.report import report
+from keras_initcmp.report.write import png_size
+
+result = report(sys.argv[1])
+root = read_events(sys.argv[1])
+images = {tag: [int(values[0][1][0]), int(values[0][1][1]), len(values)]
+          for tag, values in root.items() if tag.startswith("report/")}
+sizes = {name: list(png_size(open(path, "rb").read())) for name, path in result.figures.items()}
+print(json.dumps({"data": result.data, "missing": result.missing,
+                  "figures": sorted(result.figures),
+                  "markdown": open(result.path).read(), "images": images, "sizes": sizes,
+                  "attempts": attempts,
+                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow"
+                                   and sys.modules[m] is not None)},
+                 default=list))
+"""
+
+_LOSS = {("zeros", 0): [0.693, 0.693], ("he", 0): [0.5, 0.3], ("he", 1): [0.7, 0.1]}
+_STD = {("zeros", 0): {0: [0.0, 0.0], 2: [0.0, 0.0]},  # per step: [dense, dense_1]
+        ("he", 0): {0: [1.0, 0.5], 2: [1.5, 0.4]},
+        ("he", 1): {0: [3.0, 0.7], 2: [2.5, 0.6]}}
+_HE_ROWS = np.array([[-2, -1, 4], [-1, 0, 24], [0, 1, 28], [1, 2, 8]], float)
+
+
+def _write_known_experiment(folder):
+    """A compare folder written by `EventWriter` alone: 2 chunks of 3 steps, known values."""
+    records = []
+    for (scheme, seed), losses in _LOSS.items():
+        writer = EventWriter(folder / scheme / f"seed-{seed}", filename_suffix=".v2")
+        for epoch, loss in enumerate(losses, 1):
+            if epoch == 2:
+                writer.scalar("loss", 9.9, epoch)  # rewritten below: the last value counts
+            writer.scalar("loss", loss, epoch)
+            writer.scalar("accuracy", 1 - loss, epoch)
+        for step, stds in _STD[scheme, seed].items():
+            for layer, std in zip(("dense", "dense_1"), stds):
+                rows = [[0.0, 0.0, 64.0]] if scheme == "zeros" else _HE_ROWS * (1 + step)
+                writer.histogram(f"activations/{layer}", rows, step)
+                writer.scalar(f"activation_std/{layer}", std, step)
+                writer.scalar(f"activation_zero_fraction/{layer}", float(scheme == "zeros"), step)
+                writer.scalar(f"gradient_norm/{layer}", 0.1 * (seed + 1), step)
+        writer.close()
+        records.append({"scheme": scheme, "seed": seed, "epochs": 2, "steps": 6,
+                        "loss": losses[-1], "accuracy": 1 - losses[-1], "val_loss": None,
+                        "val_accuracy": None, "diverged": False, "seconds": 1.0})
+    (folder / "results.json").write_text(json.dumps(records))
+    (folder / "settings.json").write_text(json.dumps(
+        {"kind": "compare", "epochs": 2, "steps_per_epoch": 3, "batch_size": 8}))
+
+
+def test_report_needs_no_tensorflow_and_reads_back_the_written_numbers(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("needs the jax backend installed")
+    folder = tmp_path / "known"
+    _write_known_experiment(folder)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_TF, str(folder)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["attempts"] == [] and out["loaded"] == []
+    assert out["missing"] == [] and out["figures"] == sorted(FIGURES)
+    data = out["data"]
+
+    he = data["cost_curves"]["curves"]["loss"]["training"]["he"]
+    assert he["steps"] == [3, 6] and he["seeds"] == [2, 2]
+    np.testing.assert_allclose(he["mean"], [0.6, 0.2], rtol=1e-6)
+    np.testing.assert_allclose([he["min"], he["max"]], [[0.5, 0.1], [0.7, 0.3]], rtol=1e-6)
+    zeros = data["cost_curves"]["curves"]["accuracy"]["training"]["zeros"]
+    np.testing.assert_allclose(zeros["mean"], [0.307, 0.307], rtol=1e-6)
+
+    depth = data["signal_by_depth"]["quantities"]
+    assert data["signal_by_depth"]["layers"] == ["dense", "dense_1"]
+    np.testing.assert_allclose(depth["activation_std"]["init"]["he"]["mean"], [2.0, 0.6],
+                               rtol=1e-6)
+    np.testing.assert_allclose(depth["activation_std"]["end"]["he"]["min"], [1.5, 0.4], rtol=1e-6)
+    assert depth["activation_std"]["init"]["zeros"]["mean"] == [0.0, 0.0]
+    np.testing.assert_allclose(depth["gradient_norm"]["end"]["he"]["max"], [0.2, 0.2], rtol=1e-6)
+
+    for name, step in (("histograms_init", 0), ("histograms_end", 2)):
+        panel = data[name]["panels"]["he"]["dense"]  # the lowest seed
+        assert data[name]["seeds"] == {"zeros": 0, "he": 0} and panel["step"] == step
+        assert panel["counts"] == (_HE_ROWS[:, 2] * (1 + step)).tolist()
+        assert panel["std"] == {0: 1.0, 2: 1.5}[step]
+    assert data["histograms_init"]["panels"]["zeros"]["dense"]["zero_fraction"] == 1.0
+    assert data["histograms_end"]["training_steps"] == {"zeros": 6, "he": 6}
+
+    markdown = out["markdown"]
+    assert "| he | 2 | 6 | 0.2 ± 0.14 | 0.800 | – | – | 0/2 |" in markdown
+    assert "| zeros | 1 | 6 | 0.693 | 0.307 | – | – | 0/1 |" in markdown
+    assert "| he | 2 | 0.6 |" in markdown  # std at initialization, mean over the seeds
+    for name in FIGURES:
+        assert f"]({name}.png)" in markdown
+        assert out["images"][f"report/{name}"] == [*out["sizes"][name], 1]
