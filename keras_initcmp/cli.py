@@ -13,8 +13,8 @@ import sys
 import keras
 import numpy as np
 
-from keras_initcmp import distributed, driver, experiments, initializers, schemes, summary
-from keras_initcmp.report import report as write_report
+from keras_initcmp import backend, driver, experiments, initializers, schemes, summary
+from keras_initcmp.backend import STRATEGIES
 
 PROG = "keras-initcmp"
 
@@ -172,7 +172,7 @@ def _parser():
                           help="Keras loss name, e.g. binary_crossentropy, mse")
     training.add_argument("--metrics", type=_metrics, metavar="LIST",
                           help="comma-separated Keras metric names, e.g. accuracy")
-    compare.add_argument("--strategy", choices=distributed.STRATEGIES, default="default",
+    compare.add_argument("--strategy", choices=STRATEGIES, default="default",
                          help="tf.distribute: 'mirrored' trains on every GPU of this machine; "
                          "'multiworker' on the cluster in TF_CONFIG (run the same command on "
                          "every worker; only the chief writes). Default: one device")
@@ -261,8 +261,14 @@ def _compare(args, out):
         training["optimizer"] = _optimizer(
             options.get("optimizer") or training.get("optimizer") or "sgd",
             options.get("learning_rate"))
-    strategy = None if args.strategy == "default" else distributed.get_strategy(args.strategy)
-    chief = distributed.is_chief(strategy)
+    strategy, chief = None, True
+    if args.strategy != "default":
+        if backend.name() != "tensorflow":
+            _fail(f"--strategy {args.strategy}: tf.distribute needs the TensorFlow backend "
+                  f"(KERAS_BACKEND=tensorflow); this is KERAS_BACKEND={backend.name()}")
+        from keras_initcmp import distributed
+        strategy = distributed.get_strategy(args.strategy)
+        chief = distributed.is_chief(strategy)
     records = driver.compare(model, data, args.schemes, args.seeds, experiment=name,
                              logdir=args.logdir, jobs=args.jobs, overwrite=args.overwrite,
                              progress=None if args.quiet or not chief else out,
@@ -317,6 +323,7 @@ def _list(args, out):
 
 
 def _make_report(args, out):
+    from keras_initcmp.report import report as write_report  # matplotlib: only here
     result = write_report(args.experiment_dir, log_scale=args.log_scale)
     for line in result.missing:
         out.write(f"missing: {line}\n")
@@ -354,7 +361,9 @@ def _start_multiworker(argv):
     """
     ahead = argparse.ArgumentParser(add_help=False)
     ahead.add_argument("--strategy")
-    if ahead.parse_known_args(argv)[0].strategy == "multiworker":
+    if ahead.parse_known_args(argv)[0].strategy == "multiworker" \
+            and backend.name() == "tensorflow":
+        from keras_initcmp import distributed
         distributed.get_strategy("multiworker")
 
 

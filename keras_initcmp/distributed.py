@@ -32,7 +32,7 @@ import tensorflow as tf
 __all__ = ["STRATEGIES", "get_strategy", "strategy_name", "is_chief", "chief_flags",
            "uses_custom_loop", "fit", "evaluate", "custom_fit", "custom_evaluate"]
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+from keras_initcmp.backend import STRATEGIES  # noqa: E402 (named where TF is not needed)
 _EVALUATION_STEPS = 100
 _multiworker = None  # one per process: the collective ops are configured once
 

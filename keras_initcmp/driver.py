@@ -61,9 +61,6 @@ PROBE_SIZES = (1000, 800, 500, 300, 200, 100, 10)
 # everything else (normalization layers, ...) keeps its own initializer.
 _KERNEL_KEYS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer",
                 "recurrent_initializer", "embeddings_initializer")
-# Keras runs whole executions, so steps_per_execution must divide steps_per_epoch or an
-# epoch overshoots (10 steps with 7 per execution run 14); this bounds the search.
-_MAX_STEPS_PER_EXECUTION = 500
 
 
 def reinitialize(model, scheme, seed=0):
@@ -412,8 +409,9 @@ def _normal_input(seed, samples, width):
 
 def _steps_per_execution(steps_per_epoch):
     # Many steps per call into the graph (Keras' per-call overhead dominates a tiny
-    # net), but a divisor of steps_per_epoch: see _MAX_STEPS_PER_EXECUTION.
-    limit = min(steps_per_epoch, _MAX_STEPS_PER_EXECUTION)
+    # net), but a divisor of steps_per_epoch: Keras runs whole
+    # executions, so 7 per execution would run 14 of 10 steps.
+    limit = min(steps_per_epoch, backend.get().MAX_STEPS_PER_EXECUTION)
     return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
 
 

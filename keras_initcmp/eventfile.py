@@ -80,6 +80,10 @@ class EventWriter:
         tensor = np.array([str(width).encode(), str(height).encode(), png], dtype=object)
         self._write_value(tag, tensor, metadata, step)
 
+    def tensor(self, tag, array, metadata, step):
+        """Any tensor summary with its plugin's `SummaryMetadata` (the other methods' base)."""
+        self._write_value(tag, np.asarray(array), metadata, step)
+
     def summary(self, summary, step=0):
         """A ready `Summary` proto (HParams, Custom Scalars layout, ...)."""
         if not isinstance(summary, summary_pb2.Summary):

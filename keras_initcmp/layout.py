@@ -12,8 +12,9 @@ drops charts that repeat, so several experiments show as one set of charts.
 
 import os
 
+import numpy as np
 from tensorboard.plugins.custom_scalar import layout_pb2
-from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 
 from keras_initcmp.eventfile import EventWriter, event_files
 from keras_initcmp.stats import STATISTICS, scalar_prefix
@@ -74,6 +75,9 @@ def write_layout(folder, training=True):
     for name in event_files(folder, LAYOUT_SUFFIX):
         os.remove(os.path.join(folder, name))
     writer = EventWriter(folder, filename_suffix=LAYOUT_SUFFIX)
-    writer.summary(custom_scalar_summary.pb(custom_scalars_layout(training)), step=0)
+    # What `custom_scalar.summary.pb` writes, which needs TensorFlow to build it.
+    writer.tensor(custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+                  np.array(custom_scalars_layout(training).SerializeToString(), dtype=object),
+                  custom_scalar_metadata.create_summary_metadata(), step=0)
     writer.close()
     return writer.path

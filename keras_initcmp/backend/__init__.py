@@ -5,6 +5,8 @@ each with the same names:
 
 - `ACCUMULATOR`: the dtype of on-device sums, edges and bucket indices (float64
   where the backend has it);
+- `MAX_STEPS_PER_EXECUTION`: most training steps per compiled call;
+- `limit_threads(threads)`: cap the op threads of a worker process;
 - `snapshot_function(model, recorder, summarize)`: a compiled function
   `run(x, y=None)` for one inference pass (and with `y` one backward pass) that
   records the layers' outputs and returns `summarize(activations, gradients,
@@ -25,7 +27,10 @@ import importlib
 
 import keras
 
-__all__ = ["get", "name"]
+__all__ = ["get", "name", "STRATEGIES"]
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+"""The `tf.distribute` strategies `compare` offers (`keras_initcmp.distributed`): TensorFlow only."""
 
 
 def name():

@@ -5,44 +5,61 @@ import math
 import keras
 import numpy as np
 
-__all__ = ["ShuffledBatches", "training_data", "evaluation_data"]
+__all__ = ["EndlessBatches", "OrderedBatches", "training_data", "evaluation_data"]
 
 
-class ShuffledBatches(keras.utils.PyDataset):
-    """Batches of `(x, y)` in a new seeded order every epoch (one pass per epoch).
+class EndlessBatches(keras.utils.PyDataset):
+    """Batches of `(x, y)` without end, in a new seeded order on every pass over the data.
 
-    With `shuffle=False` the order is the arrays' own; a batch size of at least
-    the data's length gives full-batch gradient descent (one batch per epoch).
+    Infinite (`num_batches` is None), as `tf.data`'s `.repeat()`: `fit` takes
+    `steps_per_epoch` from it, and a compiled step that runs many batches per call
+    (`steps_per_execution`) never runs out. Pass `p` uses the order
+    `default_rng([seed, p]).permutation(n)`, so any batch can be rebuilt from its
+    index alone. A batch size of at least the data's length gives full-batch
+    gradient descent: the whole arrays every step.
     """
 
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True):
+    def __init__(self, x, y, batch_size, seed=0):
         super().__init__()
         self.x, self.y = x, y
         self.batch_size = min(batch_size, len(x))
-        self.shuffle = shuffle
-        self._rng = np.random.default_rng(seed)
-        self._order = self._new_order()
+        self.seed = seed
+        self._batches_per_pass = math.ceil(len(x) / self.batch_size)
+        self._order = (None, None)
 
-    def _new_order(self):
-        indices = np.arange(len(self.x))
-        return self._rng.permutation(indices) if self.shuffle else indices
+    @property
+    def num_batches(self):
+        return None
+
+    def __getitem__(self, index):
+        if self.batch_size == len(self.x):
+            return self.x, self.y
+        epoch, batch = divmod(index, self._batches_per_pass)
+        if self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.x)))
+        picks = self._order[1][batch * self.batch_size:(batch + 1) * self.batch_size]
+        return self.x[picks], self.y[picks]
+
+
+class OrderedBatches(keras.utils.PyDataset):
+    """One pass over `(x, y)` in order, for `evaluate`."""
+
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y = x, y
+        self.batch_size = min(batch_size, len(x))
 
     def __len__(self):
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, index):
-        if self.batch_size == len(self.x):
-            return self.x, self.y
-        picks = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        return self.x[picks], self.y[picks]
-
-    def on_epoch_end(self):
-        self._order = self._new_order()
+        window = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[window], self.y[window]
 
 
 def training_data(x, y, batch_size, seed):
-    return ShuffledBatches(x, y, batch_size, seed=seed)
+    return EndlessBatches(x, y, batch_size, seed=seed)
 
 
 def evaluation_data(x, y, batch_size):
-    return ShuffledBatches(x, y, batch_size, shuffle=False)
+    return OrderedBatches(x, y, batch_size)

@@ -18,6 +18,8 @@ __all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
            "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
+MAX_STEPS_PER_EXECUTION = 500
+"""Most training steps per compiled call (`steps_per_execution`): bounds the search for a divisor of steps_per_epoch."""
 
 
 def snapshot_function(model, recorder, summarize):

@@ -17,6 +17,8 @@ __all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
            "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
+MAX_STEPS_PER_EXECUTION = 1
+"""Most training steps per compiled call (`steps_per_execution`): Keras' PyTorch trainer runs one step per call (it refuses more)."""
 
 
 def snapshot_function(model, recorder, summarize):
