@@ -24,6 +24,11 @@ stamp=".venv/.installed-$hash${extras:+-$extras}"
 if [ ! -f "$stamp" ] && ! { [ -z "$extras" ] && compgen -G ".venv/.installed-$hash*" >/dev/null; }; then
   echo "Installing keras-initcmp${extras:+[$extras]} into .venv (first run or packaging changed) ..."
   .venv/bin/python -m pip install --quiet --upgrade pip
+  if [[ "$extras" == *test* || "$extras" == *torch* ]] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    # The CPU build first (what the tests use): PyPI's default Linux wheel of torch
+    # brings several GB of CUDA libraries. Override with KERAS_INITCMP_TORCH=torch.
+    .venv/bin/python -m pip install --quiet "${KERAS_INITCMP_TORCH:-torch==2.13.0}"
+  fi
   .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
   find .venv -maxdepth 1 -name '.installed-*' ! -name ".installed-$hash*" -delete
   touch "$stamp"

@@ -8,9 +8,11 @@ Usage: python backend_suite.py OUTPUT_FOLDER
 import json
 import sys
 
-# As if TensorFlow were not installed: `import tensorflow` raises ImportError and
-# `importlib.util.find_spec("tensorflow")` answers None (what PyTorch asks).
-sys.modules["tensorflow"] = None
+if __name__ == "__main__":
+    # As if TensorFlow were not installed: `import tensorflow` raises ImportError and
+    # `importlib.util.find_spec("tensorflow")` answers None (what PyTorch asks). Only
+    # when run as a script: tests/test_backends.py imports the fixtures below.
+    sys.modules["tensorflow"] = None
 
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
