@@ -125,7 +125,7 @@ def _parser():
         "one network and see the result in TensorBoard."),
         epilog=f"Start with: {PROG} compare   (then {PROG} probe --activation relu)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                     metavar="{compare,probe,report,list}")
+                                     metavar="{compare,probe,report,doctor,list}")
 
     compare = commands.add_parser(
         "compare", help="train the same network under each scheme",
@@ -216,6 +216,36 @@ def _parser():
                         help="the experiment's folder, e.g. logs/circles or logs/probe-tanh")
     report.add_argument("--log-scale", action="store_true", help="plot the loss on a log scale")
     report.set_defaults(run=_make_report)
+
+    doctor = commands.add_parser(
+        "doctor", help="check a model's initialization on a batch of its data",
+        description=(
+            "One forward pass (and, with a loss, one backward pass) of your model at its "
+            "current weights on the first N rows of --data: per-layer statistics, and "
+            "findings in plain words (signal shrinking or growing with depth, dead units, "
+            "saturation, vanishing gradients, inputs on different scales), each with its "
+            "number and a suggestion. Exit status 1 when a finding at the --fail-on level "
+            "exists."),
+        epilog=(f"examples:\n  {PROG} doctor --model my_model.keras --data my_data.npz\n"
+                f"  {PROG} doctor --model my_models.py:build --data my_data.npz --loss mse "
+                "--json --fail-on warning"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    doctor.add_argument("--model", required=True, metavar="FILE|MODULE:FUNCTION",
+                        help="a .keras file, or a function (in a module or a .py file) that "
+                        "returns a built model")
+    doctor.add_argument("--data", required=True, metavar="FILE.npz",
+                        help="arrays x and y (x_val, y_val are ignored)")
+    doctor.add_argument("--samples", type=_positive_int, default=512, metavar="N",
+                        help="rows of the batch, the first N of x (default 512)")
+    doctor.add_argument("--layers", nargs="+", metavar="PATTERN",
+                        help="layer names, paths or shell-style patterns (default: all)")
+    doctor.add_argument("--loss", type=_keras_name("loss", keras.losses.get), metavar="NAME",
+                        help="Keras loss for the gradients (default: the model's compiled "
+                        "loss; without either, forward pass only)")
+    doctor.add_argument("--json", action="store_true", help="the report as JSON")
+    doctor.add_argument("--fail-on", choices=("warning", "info"),
+                        help="exit 1 when a finding at this level (or worse) exists")
+    doctor.set_defaults(run=_doctor)
 
     listing = commands.add_parser("list", help="schemes and experiments, one line each")
     listing.set_defaults(run=_list)
@@ -310,6 +340,28 @@ def _probe(args, out):
             + summary.probe_table(records), folder)
 
 
+def _doctor(args, out):
+    from keras_initcmp.doctor import LEVELS, doctor
+    if ":" in args.model and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    model = _load("--model", experiments.load_model, args.model)
+    data = _load("--data", experiments.load_data, args.data)
+    x, y = data["x"][:args.samples], data["y"][:args.samples]
+    compiled = getattr(model, "compiled", False) and getattr(model, "loss", None)
+    if args.loss is None and not compiled:
+        y = None  # no loss to differentiate: forward pass only
+    try:
+        result = doctor(model, x, y, layers=args.layers, loss=args.loss)
+    except ValueError as error:
+        _fail(f"--data: {error}" if "Argument `x`" in str(error) or "Argument `y`" in str(error)
+              else f"--layers: {error}" if "Argument `layers`" in str(error) else error)
+    out.write(result.to_json() + "\n" if args.json else result.table())
+    worst = result.worst_level()
+    if args.fail_on and worst and LEVELS.index(worst) >= LEVELS.index(args.fail_on):
+        return 1
+    return 0
+
+
 def _list(args, out):
     w = 2 + max(len(name) for name in (*schemes.names(), *experiments.EXPERIMENTS, "--model"))
     out.write("schemes (--schemes):\n")
@@ -374,14 +426,14 @@ def main(argv=None):
     try:
         _start_multiworker(sys.argv[1:] if argv is None else argv)
         args = _parser().parse_args(argv)
-        args.run(args, sys.stdout)
+        status = args.run(args, sys.stdout)
     except ValueError as error:
         _fail(error)
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{PROG}: interrupted; finished runs are saved, run the same "
                          "command again to resume\n")
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
