@@ -57,6 +57,16 @@ def _positive_float(text):
     return value
 
 
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
 def _experiment(text):
     if text not in experiments.EXPERIMENTS:
         raise argparse.ArgumentTypeError(
@@ -198,6 +208,9 @@ def _parser():
                        help="rows per forward pass; bounds memory (default 5000)")
     probe.add_argument("--histogram-samples", type=_positive_int, default=10_000, metavar="N",
                        help="rows the TensorBoard histograms are drawn from (default 10000)")
+    probe.add_argument("--bias-std", type=_nonnegative_float, default=0.0, metavar="SIGMA",
+                       help="biases drawn N(0, SIGMA^2) for schemes without a bias of their "
+                       "own (default 0: zero biases); the theory's sigma_b")
     probe.add_argument("--experiment", metavar="NAME",
                        help="output folder (default probe-ACTIVATION)")
     _common(probe)
@@ -333,11 +346,15 @@ def _probe(args, out):
     records = driver.probe(args.schemes, args.seeds, sizes=args.sizes,
                            activation=args.activation, samples=args.samples,
                            batch_size=args.batch_size, histogram_samples=args.histogram_samples,
-                           experiment=args.experiment, logdir=args.logdir, jobs=args.jobs,
+                           bias_std=args.bias_std, experiment=args.experiment, logdir=args.logdir, jobs=args.jobs,
                            overwrite=args.overwrite, progress=None if args.quiet else out)
     folder = os.path.join(args.logdir, args.experiment or f"probe-{args.activation}")
-    _report(out, f"activation std per layer, {args.activation}, {args.samples} samples:\n"
-            + summary.probe_table(records), folder)
+    text = (f"activation std per layer, {args.activation}, {args.samples} samples "
+            "(predicted: mean-field theory):\n" + summary.probe_table(records))
+    if args.activation in summary.TANH_LIKE:
+        text += ("\n\nchi1 per scheme (first layer; ordered < 1 < chaotic):\n"
+                 + summary.chi1_table(args.schemes, args.activation, args.sizes, args.bias_std))
+    _report(out, text, folder)
 
 
 def _doctor(args, out):

@@ -3,18 +3,19 @@
 `compare` is the article's experiment 1 for any Keras model (train a copy per scheme
 and seed), `probe` its experiment 2 (push random data through a fresh deep net, no
 training). Both write one TensorBoard run per scheme and seed,
-`<logdir>/<experiment>/<scheme>/seed-<k>/`, and rewrite
-`<logdir>/<experiment>/results.json` and `results.csv` atomically after every run,
-so an interrupted sweep loses at most the run in flight and resumes where it stopped.
+`<logdir>/<experiment>/<scheme>/seed-<k>/`, and add each finished run's records to
+`<logdir>/<experiment>/results.json` and `results.csv`. Every path and every write of
+those files is `keras_initcmp.store`'s (`store.Experiment`): runs are written into a
+hidden folder and renamed into place when finished, results are a read-merge-write under
+a lock, so an interrupted sweep loses at most the run in flight, resumes where it
+stopped, and several sweeps may write into one experiment at once.
 """
 
 import concurrent.futures
 import contextlib
-import csv
 import dataclasses
 import functools
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -22,7 +23,6 @@ import math
 import multiprocessing
 import os
 import pickle
-import shutil
 import tempfile
 import time
 
@@ -30,8 +30,9 @@ import keras
 import numpy as np
 from tensorboard.plugins.hparams import summary_v2 as hp
 
-from keras_initcmp import backend, experiments, initializers, layout, summary
-from keras_initcmp.eventfile import EventWriter, event_files
+from keras_initcmp import backend, experiments, initializers, layout, store, summary, theory
+from keras_initcmp import schemes as registry
+from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.lsuv import lsuv
 from keras_initcmp.stats import activation_stats
@@ -41,35 +42,28 @@ __all__ = ["compare", "probe", "reinitialize", "DEFAULT_SCHEMES", "DATA_SCHEMES"
 
 DEFAULT_SCHEMES = ("zeros", "random", "xavier", "he")
 """The article's four schemes."""
-DATA_SCHEMES = ("lsuv",)
-"""Data-dependent schemes, `compare` only: applied to the built model on a training
-batch, before training (`lsuv`: orthogonal kernels from `reinitialize`, then
-`keras_initcmp.lsuv` on the first `probe_size` training samples)."""
-COMPARE_FIELDS = ("scheme", "seed", "epochs", "steps", "loss", "accuracy", "val_loss",
-                  "val_accuracy", "diverged", "seconds")
-PROBE_FIELDS = ("scheme", "seed", "layer", "mean", "std", "zero_fraction", "saturation",
-                "nonfinite")
+DATA_SCHEMES = tuple(name for name in registry.names() if registry.get(name).data_dependent)
+"""Data-dependent schemes (the registry's `data_dependent`), `compare` only: applied to
+the built model on a training batch, before training (`lsuv`: orthogonal kernels from
+`reinitialize`, then `keras_initcmp.lsuv` on the first `probe_size` training samples)."""
+COMPARE_FIELDS = store.COMPARE_FIELDS
+"""`keras_initcmp.store.COMPARE_FIELDS`, re-exported."""
+PROBE_FIELDS = store.PROBE_FIELDS
+"""`keras_initcmp.store.PROBE_FIELDS`, re-exported."""
+_STAT_FIELDS = ("mean", "std", "zero_fraction", "saturation", "nonfinite")
 _FINAL_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
-# Marks the experiment-level HParams event file, the only one the driver replaces in
-# `<logdir>/<experiment>/` itself (other tools may write their own there).
-_HPARAMS_SUFFIX = ".hparams-config"
 PROBE_SIZES = (1000, 800, 500, 300, 200, 100, 10)
 """The article's probe net: 1000 inputs, then six layers."""
 
-# Config keys of the weight matrices a scheme replaces (Dense, Conv*, SeparableConv*,
-# DepthwiseConv*, RNN cells, Embedding). Biases are set to zero, as in the article;
-# everything else (normalization layers, ...) keeps its own initializer.
-_KERNEL_KEYS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer",
-                "recurrent_initializer", "embeddings_initializer")
-
-
 def reinitialize(model, scheme, seed=0):
-    """`model` with every kernel drawn afresh from `scheme` and every bias zero.
+    """`model` with every kernel drawn afresh from `scheme`, and its biases.
 
     Works on any Keras model: the kernels are found among all of its variables,
     nested models and blocks included, by their Keras names (`kernel`,
     `depthwise_kernel`, `pointwise_kernel`, `recurrent_kernel`, `embeddings`);
-    `bias` variables are set to 0, as in the article; everything else
+    `bias` variables get the scheme's own bias where the registry has one
+    (`pytorch-default`: `U(±1/√fan_in)`, the fan-in of the layer's kernel) and are set
+    to 0 otherwise, as in the article; everything else
     (normalization, ...) keeps its own initial value. Each kernel gets its own
     initializer instance with its own seed, derived from `seed` and the kernel's
     position, so the same `seed` gives every scheme the same underlying random
@@ -86,7 +80,7 @@ def reinitialize(model, scheme, seed=0):
         cannot clone (a subclassed model without `get_config`) is re-initialized in
         place and returned.
     """
-    _check_schemes((scheme,), initializers.SCHEMES)
+    _check_schemes((scheme,), registry.names(include_data_dependent=False))
     net = _clone(model)
     redraw_kernels(net, scheme, seed)
     return net
@@ -98,15 +92,44 @@ KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_ker
 DepthwiseConv*, RNN cells, EinsumDense, Embedding)."""
 
 
+# Which of a layer's kernels a bias belongs with (its fan-in is the bias's): the
+# plain kernel, else a separable conv's pointwise one, else the first found.
+_BIAS_KERNEL_PRIORITY = {"kernel": 0, "pointwise_kernel": 1}
+
+
 def redraw_kernels(model, scheme, seed):
-    """In place: every kernel of `model` from `scheme` (seeded by position), biases zero."""
+    """In place: every kernel of `model` from `scheme` (seeded by position); every bias
+    from the scheme's registry entry (`Scheme.bias(kernel_seed, kernel_shape)`) where it
+    has one and the bias's layer has a kernel, else zero."""
+    entry = registry.get(scheme)
     position = itertools.count()
-    for variable in model.weights:
+    variables = list(model.weights)
+    kernels = {}  # owner path -> (priority, kernel shape, kernel seed)
+    for variable in variables:
         if variable.name in KERNEL_NAMES:
-            initializer = initializers.get(scheme, seed=_kernel_seed(seed, next(position)))
+            kernel_seed = _kernel_seed(seed, next(position))
+            initializer = initializers.get(scheme, seed=kernel_seed)
             variable.assign(initializer(tuple(variable.shape), dtype=variable.dtype))
-        elif variable.name == "bias":
-            variable.assign(keras.ops.zeros(tuple(variable.shape), dtype=variable.dtype))
+            found = (_BIAS_KERNEL_PRIORITY.get(variable.name, 2), tuple(variable.shape),
+                     kernel_seed)
+            owner = _owner(variable)
+            if owner not in kernels or found[0] < kernels[owner][0]:
+                kernels[owner] = found
+    for variable in variables:
+        if variable.name != "bias":
+            continue
+        found = kernels.get(_owner(variable))
+        shape = tuple(variable.shape)
+        if entry.bias is not None and found is not None:
+            _, kernel_shape, kernel_seed = found
+            variable.assign(entry.bias(kernel_seed, kernel_shape)(shape, dtype=variable.dtype))
+        else:
+            variable.assign(keras.ops.zeros(shape, dtype=variable.dtype))
+
+
+def _owner(variable):
+    """The path of the layer a variable belongs to (`model/dense_1` of `model/dense_1/bias`)."""
+    return getattr(variable, "path", variable.name).rpartition("/")[0]
 
 
 def _clone(model):
@@ -143,8 +166,8 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
             its optimizer, loss and metrics are the defaults.
         data: `{"x", "y"[, "x_val", "y_val"]}` arrays, a tuple `(x, y[, x_val, y_val])`,
             or a path to an `.npz` file with those names.
-        schemes: Scheme names (`keras_initcmp.initializers.SCHEMES` and
-            `DATA_SCHEMES`).
+        schemes: Scheme names from the registry (`keras_initcmp.schemes.names()`,
+            data-dependent ones such as `lsuv` included).
         seeds: Number of seeds per scheme; runs use seeds `0 .. seeds-1`.
         experiment: Name of the output folder under `logdir`.
         logdir: Root folder of the TensorBoard runs.
@@ -208,15 +231,28 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
 
 
 def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="tanh",
-          samples=100_000, batch_size=5000, histogram_samples=10_000, experiment=None,
-          logdir="logs", jobs=1, overwrite=False, progress=None):
+          samples=100_000, batch_size=5000, histogram_samples=10_000, bias_std=0.0,
+          experiment=None, logdir="logs", jobs=1, overwrite=False, progress=None):
     """The article's experiment 2: per-layer activations of a fresh deep net, no training.
 
     For every scheme and seed, a Sequential of Dense layers `sizes[1:]` (all with
-    `activation`, zero biases) on `sizes[0]` inputs gets `samples` rows of `N(0, 1)`
-    data (the same for every scheme of a seed). `activation_stats` runs over all rows
-    in batches of `batch_size`, so memory is bounded by the input and one batch;
-    TensorBoard histograms (step 0) use the first `histogram_samples` rows.
+    `activation`) on `sizes[0]` inputs gets `samples` rows of `N(0, 1)` data (the
+    same for every scheme of a seed). `activation_stats` runs over all rows in batches
+    of `batch_size`, so memory is bounded by the input and one batch; TensorBoard
+    histograms (step 0) use the first `histogram_samples` rows.
+
+    Beside each layer's measured `std`, the record holds the mean-field prediction
+    `predicted_std` (`keras_initcmp.theory.predicted_std`, input second moment 1,
+    `bias_std`), `None` where no theory applies (a scheme without a `σ_w²/fan_in`
+    form, an activation theory does not know); the run folder gets it as the scalar
+    `predicted_std/<layer>` at step 0.
+
+    Biases are zero, or the scheme's own (`pytorch-default`); with `bias_std > 0`, the
+    biases of every scheme without its own bias are drawn `N(0, bias_std²)` after
+    `reinitialize`, the same draws for every scheme of a seed. That is a probe
+    setting, not a property of a scheme, so it is a post-step here rather than a
+    registry entry, and it matches the theory, which also takes a scheme's own bias
+    over `bias_std`.
 
     Args:
         schemes: Scheme names; seeds: number of seeds (`0 .. seeds-1`).
@@ -225,6 +261,7 @@ def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="ta
         samples: Rows of random input (the article's 100,000 by default).
         batch_size: Rows per forward pass for the statistics.
         histogram_samples: Rows the histograms are drawn from.
+        bias_std: σ_b of the `N(0, σ_b²)` biases, `0.0` (default) for zero biases.
         experiment: Output folder under `logdir`; default `"probe-<activation>"`.
         logdir, jobs, overwrite, progress: As in `compare`.
 
@@ -243,9 +280,14 @@ def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="ta
     if isinstance(schemes, (tuple, list)) and set(schemes) & set(DATA_SCHEMES):
         raise ValueError(f"Argument `schemes`: {sorted(set(schemes) & set(DATA_SCHEMES))} need "
                          f"training data; use them with `compare`. Received: schemes={list(schemes)!r}")
+    if isinstance(bias_std, bool) or not isinstance(bias_std, (int, float, np.floating)) \
+            or not math.isfinite(bias_std) or bias_std < 0:
+        raise ValueError(f"Argument `bias_std` must be a finite number >= 0. "
+                         f"Received: bias_std={bias_std!r}")
     task = _ProbeTask(tuple(_positive_int("sizes", size) for size in sizes), activation,
                       _positive_int("samples", samples), _positive_int("batch_size", batch_size),
-                      min(_positive_int("histogram_samples", histogram_samples), samples))
+                      min(_positive_int("histogram_samples", histogram_samples), samples),
+                      float(bias_std))
     settings = {"kind": "probe", **_settings(task)}
     experiment = f"probe-{activation}" if experiment is None else experiment
     return _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress)
@@ -281,6 +323,13 @@ def _settings(task):
             if field.name not in ("model", "data", "strategy", "initial_weights")}
 
 
+def _trial_id(task, scheme, seed):
+    """The run's HParams trial id, from the experiment the sweep set on the task
+    (`compare`'s default name when a task is called on its own)."""
+    name = getattr(task, "experiment_name", None) or "custom"
+    return store.Experiment(".", name).trial_id(scheme, seed)
+
+
 # --- one run ------------------------------------------------------------------------
 
 
@@ -306,7 +355,7 @@ class _TrainTask:
         net = _clone(self.model)
         if net is self.model:  # not clonable (subclassed): reset the one model in place
             net.set_weights(self.initial_weights)
-        if scheme == "lsuv":  # data-dependent: on the built model, before training
+        if registry.get(scheme).data_dependent:  # lsuv: on the built model, before training
             redraw_kernels(net, "orthogonal", seed)
             lsuv(net, self.data["x"][:self.probe_size], orthogonal=False)
         else:
@@ -324,7 +373,8 @@ class _TrainTask:
         if "x_val" in self.data:
             validation = data.evaluation_data(self.data["x_val"], self.data["y_val"],
                                               self.batch_size)
-        run_log = _RunLog(run_dir, {"initializer": scheme, "seed": seed})
+        run_log = _RunLog(run_dir, {"initializer": scheme, "seed": seed},
+                          _trial_id(self, scheme, seed))
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             run_log,
@@ -376,6 +426,7 @@ class _ProbeTask:
     samples: int
     batch_size: int
     histogram_samples: int
+    bias_std: float = 0.0
 
     def __call__(self, scheme, seed, run_dir, line):
         with backend.get().deterministic(seed):
@@ -388,16 +439,45 @@ class _ProbeTask:
                for index, width in enumerate(self.sizes[1:], start=1)],
             name="probe")
         net = reinitialize(base, scheme, seed)
+        if self.bias_std > 0 and registry.get(scheme).bias is None:
+            _normal_biases(net, self.bias_std, seed)
         x = _normal_input(seed, self.samples, self.sizes[0])
         stats = activation_stats(net, x, batch_size=self.batch_size)
         histograms = ActivationHistograms(run_dir, probe_data=x[:self.histogram_samples])
         histograms.set_model(net)
         histograms.snapshot(0)
         histograms.close()
+        predicted = self.predicted_std(scheme)
+        if len(predicted) != len(stats):  # stats found other layers: no layer-wise match
+            predicted = [None] * len(stats)
         records = [{"scheme": scheme, "seed": seed, "layer": layer,
-                    **{key: _finite_or_none(values[key]) for key in PROBE_FIELDS[3:]}}
-                   for layer, values in stats.items()]
+                    **{key: _finite_or_none(values[key]) for key in _STAT_FIELDS},
+                    "predicted_std": _finite_or_none(prediction)}
+                   for (layer, values), prediction in zip(stats.items(), predicted)]
+        if any(record["predicted_std"] is not None for record in records):
+            writer = EventWriter(run_dir)
+            for record in records:
+                if record["predicted_std"] is not None:
+                    writer.scalar(f"predicted_std/{record['layer']}", record["predicted_std"], 0)
+            writer.close()
         return records, net
+
+    def predicted_std(self, scheme):
+        """Mean-field std per layer (`None`s where theory has no answer)."""
+        try:
+            return theory.predicted_std(self.sizes, self.activation, scheme,
+                                        input_second_moment=1.0, bias_std=self.bias_std)
+        except ValueError:  # an activation the theory has no NumPy form of
+            return [None] * (len(self.sizes) - 1)
+
+
+def _normal_biases(net, bias_std, seed):
+    """Every bias of `net` from `N(0, bias_std²)`, the same draws for every scheme of a seed."""
+    rng = np.random.default_rng([seed, 0xB1A5])
+    for variable in net.weights:
+        if variable.name == "bias":
+            values = rng.normal(0.0, bias_std, tuple(variable.shape))
+            variable.assign(keras.ops.convert_to_tensor(values, dtype=variable.dtype))
 
 
 @functools.lru_cache(maxsize=1)
@@ -434,12 +514,12 @@ def _finite_or_none(value):
 class _RunLog(keras.callbacks.Callback):
     """One run's curves (Keras' epoch logs, step = epoch), HParams record and final metrics."""
 
-    def __init__(self, log_dir, hparams):
+    def __init__(self, log_dir, hparams, trial_id):
         super().__init__()
         self._writer = EventWriter(log_dir)
-        # The run's path under the logdir (`circles/he/seed-0`): unique across the
-        # experiments one TensorBoard shows, so HParams keeps one session per run.
-        trial_id = "/".join(os.path.normpath(log_dir).split(os.sep)[-3:])
+        # `experiment.trial_id(scheme, seed)`, `circles/he/seed-0`: unique across the
+        # experiments one TensorBoard shows, so HParams keeps one session per run,
+        # whatever (hidden, staging) folder the run is written in.
         self._writer.summary(hp.hparams_pb(hparams, trial_id=trial_id))
         self._writer.flush()
 
@@ -494,40 +574,39 @@ class _Progress(keras.callbacks.Callback):
             + f"  {time.perf_counter() - self.start:.1f}s")
 
 
-# --- the sweep: resume, results files, processes ------------------------------------
+# --- the sweep: resume, the experiment's store, processes ---------------------------
 
 
 def _sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress):
     schemes = _check_schemes(schemes)
     seeds = _positive_int("seeds", seeds)
     jobs = _positive_int("jobs", jobs)
-    if not isinstance(experiment, str) or not experiment or os.sep in experiment \
-            or experiment.startswith("."):
+    if not isinstance(experiment, str):
         raise ValueError(f"Argument `experiment` must be a plain folder name. "
                          f"Received: experiment={experiment!r}")
-    folder = os.path.join(os.fspath(logdir), experiment)
-    settings = json.loads(json.dumps(settings, default=str))  # as it reads back from disk
-    records = _previous_records(folder, settings, overwrite)
-    done = {(record["scheme"], record["seed"]) for record in records}
-    requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
-    todo = [run for run in requested if run not in done]
-    if getattr(task, "strategy", None) is not None:  # every worker does the chief's runs
-        from keras_initcmp import distributed
-        todo = [run for run, flag in zip(requested, distributed.chief_flags(
-            task.strategy, [run in todo for run in requested])) if flag]
-    if progress is not None and len(todo) < len(requested):
-        progress.write(f"{folder}: resuming, {len(requested) - len(todo)} of "
-                       f"{len(requested)} runs already in results.json\n")
-    os.makedirs(folder, exist_ok=True)
-    _write_atomic(os.path.join(folder, "settings.json"), json.dumps(settings, indent=1))
-    with _without_retracing_warnings():
-        for new in _execute(task, todo, folder, jobs, progress):
-            records = _ordered(records + new)
-            _write_results(folder, records)
-    if isinstance(task, _TrainTask) and records:
-        _write_hparams_config(folder, records)
-    if records:  # Custom Scalars: one chart per statistic with every layer
-        layout.write_layout(folder, training=isinstance(task, _TrainTask))
+    # Schemes in the registry's (the article's) order, then seeds.
+    experiment = store.Experiment(logdir, experiment, rank=registry.names())
+    task.experiment_name = experiment.name  # not a field: not a setting; pickles along
+    with experiment:
+        records = experiment.open(settings, overwrite)
+        done = {(record["scheme"], record["seed"]) for record in records}
+        requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
+        todo = [run for run in requested if run not in done]
+        if getattr(task, "strategy", None) is not None:  # every worker does the chief's runs
+            from keras_initcmp import distributed
+            todo = [run for run, flag in zip(requested, distributed.chief_flags(
+                task.strategy, [run in todo for run in requested])) if flag]
+        if progress is not None and len(todo) < len(requested):
+            progress.write(f"{experiment.folder}: resuming, {len(requested) - len(todo)} of "
+                           f"{len(requested)} runs already in results.json\n")
+        with _without_retracing_warnings():
+            for _ in _execute(task, todo, experiment, jobs, progress):
+                pass
+        records = experiment.records()  # every sweep's, when several share the experiment
+        if isinstance(task, _TrainTask) and records:
+            _write_hparams_config(experiment)
+        if records:  # Custom Scalars: one chart per statistic with every layer
+            layout.write_layout(experiment.folder, training=isinstance(task, _TrainTask))
     return records
 
 
@@ -544,32 +623,59 @@ def _without_retracing_warnings():
         logger.setLevel(level)
 
 
-def _execute(task, todo, folder, jobs, progress):
-    """Yields each run's records as it finishes, in this process or in `jobs` workers."""
+def _execute(task, todo, experiment, jobs, progress):
+    """Runs `todo` in this process or in `jobs` workers; yields each run's records as it
+    is finished (moved into place and added to the results by the store).
+
+    A run that another live sweep already started or finished (`start_run` gives
+    `None`) is skipped. A run that fails is abandoned (its folder removed).
+    """
     line = None if progress is None else _Line(progress)
     if jobs == 1 or len(todo) < 2:
         for scheme, seed in todo:
-            records, _ = task(scheme, seed, _fresh_run_dir(folder, scheme, seed), line)
+            staging = experiment.start_run(scheme, seed)
+            if staging is None:
+                continue
+            try:
+                records, _ = task(scheme, seed, staging, line)
+            except BaseException:
+                experiment.abandon_run(staging)
+                raise
+            experiment.finish_run(scheme, seed, staging, records)
             if line is not None:
                 line.finish(summary.run_line(records))
             yield records
         return
+    staged = {}
+    for scheme, seed in todo:  # claimed here, before any worker starts writing
+        staging = experiment.start_run(scheme, seed)
+        if staging is not None:
+            staged[scheme, seed] = staging
+    if not staged:
+        return
     context = multiprocessing.get_context("spawn")  # fork after TensorFlow started is unsafe
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with concurrent.futures.ProcessPoolExecutor(
-            min(jobs, len(todo)), mp_context=context, initializer=_start_worker,
+            min(jobs, len(staged)), mp_context=context, initializer=_start_worker,
             initargs=(pickle.dumps(task), threads)) as pool:
-        futures = [pool.submit(_worker_run, scheme, seed, _fresh_run_dir(folder, scheme, seed))
-                   for scheme, seed in todo]
+        futures = {pool.submit(_worker_run, scheme, seed, staging): (scheme, seed, staging)
+                   for (scheme, seed), staging in staged.items()}
         try:
             for future in concurrent.futures.as_completed(futures):
-                records = future.result()
+                scheme, seed, staging = futures[future]
+                try:
+                    records = future.result()
+                except BaseException:
+                    experiment.abandon_run(staging)
+                    raise
+                experiment.finish_run(scheme, seed, staging, records)
                 if line is not None:
                     line.finish(summary.run_line(records))
                 yield records
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+    # (runs left unfinished by a failure are removed by `experiment.close()`)
 
 
 _WORKER_TASK = None
@@ -588,96 +694,28 @@ def _worker_run(scheme, seed, run_dir):
     return records
 
 
-def _fresh_run_dir(folder, scheme, seed):
-    # Anything already there is from an unfinished or overwritten run: its events
-    # would mix with the new ones.
-    run_dir = os.path.join(folder, scheme, f"seed-{seed}")
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return run_dir
-
-
-def _previous_records(folder, settings, overwrite):
-    results = os.path.join(folder, "results.json")
-    if not os.path.exists(results):
-        return []
-    try:
-        with open(results) as file:
-            records = json.load(file)
-    except ValueError as error:  # not JSON: never guess, never overwrite silently
-        if not overwrite:
-            raise ValueError(f"{results} is not a results file ({error}). Pass overwrite=True "
-                             "(--overwrite) to replace it, or choose another logdir.") from None
-        records = []
-    if overwrite:
-        for scheme in {record["scheme"] for record in records}:
-            shutil.rmtree(os.path.join(folder, scheme), ignore_errors=True)
-        for name in ("results.json", "results.csv"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(folder, name))
-        return []
-    try:
-        with open(os.path.join(folder, "settings.json")) as file:
-            previous = json.load(file)
-    except FileNotFoundError:
-        previous = {}
-    if previous != settings:
-        changed = sorted(key for key in settings.keys() | previous.keys()
-                         if settings.get(key) != previous.get(key))
-        raise ValueError(
-            f"{folder} holds results from other settings (different {', '.join(changed)}). "
-            "Pass overwrite=True (--overwrite) to replace them, or choose another logdir.")
-    return records
-
-
-def _ordered(records):
-    # Schemes in the registry's (the article's) order, then seeds; a stable sort keeps
-    # each probe run's layers in network order.
-    rank = {scheme: index for index, scheme in enumerate(initializers.SCHEMES + DATA_SCHEMES)}
-    return sorted(records, key=lambda record: (rank.get(record["scheme"], len(rank)),
-                                               record["scheme"], record["seed"]))
-
-
-def _write_results(folder, records):
-    fields = PROBE_FIELDS if "layer" in records[0] else COMPARE_FIELDS
-    _write_atomic(os.path.join(folder, "results.json"),
-                  json.dumps(records, indent=1, allow_nan=False))
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    _write_atomic(os.path.join(folder, "results.csv"), table.getvalue())
-
-
-def _write_atomic(path, text):
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _write_hparams_config(folder, records):
-    """The experiment's HParams columns: initializer, seed and the final metrics."""
-    for name in event_files(folder, _HPARAMS_SUFFIX):  # the previous config: one per experiment
-        os.remove(os.path.join(folder, name))
-    metrics = [name for name in _FINAL_METRICS
-               if any(record[name] is not None for record in records)]
-    schemes = list(dict.fromkeys(record["scheme"] for record in records))
-    writer = EventWriter(folder, filename_suffix=_HPARAMS_SUFFIX)
-    writer.summary(hp.hparams_config_pb(
-        hparams=[hp.HParam("initializer", hp.Discrete(schemes)),
-                 hp.HParam("seed", hp.IntInterval(0, max(r["seed"] for r in records)))],
-        metrics=[hp.Metric(f"final/{name}", display_name=f"final {name}") for name in metrics]))
-    writer.close()
+def _write_hparams_config(experiment):
+    """The experiment's HParams columns: initializer, seed and the final metrics of
+    every record in `results.json` (every sweep's), replacing the previous config."""
+    with experiment.replace_root_event_file(store.HPARAMS_SUFFIX) as folder:
+        records = experiment.records()
+        metrics = [name for name in _FINAL_METRICS
+                   if any(record.get(name) is not None for record in records)]
+        schemes = list(dict.fromkeys(record["scheme"] for record in records))
+        writer = EventWriter(folder, filename_suffix=store.HPARAMS_SUFFIX)
+        writer.summary(hp.hparams_config_pb(
+            hparams=[hp.HParam("initializer", hp.Discrete(schemes)),
+                     hp.HParam("seed", hp.IntInterval(0, max(r["seed"] for r in records)))],
+            metrics=[hp.Metric(f"final/{name}", display_name=f"final {name}")
+                     for name in metrics]))
+        writer.close()
 
 
 # --- argument checks ----------------------------------------------------------------
 
 
-def _check_schemes(schemes, allowed=initializers.SCHEMES + DATA_SCHEMES):
+def _check_schemes(schemes, allowed=None):
+    allowed = registry.names() if allowed is None else tuple(allowed)
     if isinstance(schemes, str) or not schemes:
         raise ValueError(f"Argument `schemes` must be a non-empty list of names from "
                          f"{allowed}. Received: schemes={schemes!r}")

@@ -10,18 +10,17 @@ TensorBoard merges the layouts of all experiments under one logdir by category t
 drops charts that repeat, so several experiments show as one set of charts.
 """
 
-import os
-
 import numpy as np
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 
-from keras_initcmp.eventfile import EventWriter, event_files
+from keras_initcmp import store
+from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.stats import STATISTICS, scalar_prefix
 
 __all__ = ["TRAINING_CHARTS", "ACTIVATION_CHARTS", "custom_scalars_layout", "write_layout"]
 
-LAYOUT_SUFFIX = ".custom-scalars"
+LAYOUT_SUFFIX = store.LAYOUT_SUFFIX
 """Ends the name of the event file `write_layout` writes (and replaces on a re-run)."""
 
 TRAINING_CHARTS = (
@@ -72,12 +71,13 @@ def write_layout(folder, training=True):
     Returns:
         The path of the event file written.
     """
-    for name in event_files(folder, LAYOUT_SUFFIX):
-        os.remove(os.path.join(folder, name))
-    writer = EventWriter(folder, filename_suffix=LAYOUT_SUFFIX)
-    # What `custom_scalar.summary.pb` writes, which needs TensorFlow to build it.
-    writer.tensor(custom_scalar_metadata.CONFIG_SUMMARY_TAG,
-                  np.array(custom_scalars_layout(training).SerializeToString(), dtype=object),
-                  custom_scalar_metadata.create_summary_metadata(), step=0)
-    writer.close()
+    # Through the store, under the experiment's lock: concurrent sweeps replace the
+    # file one after the other, and a failed write keeps the old one.
+    with store.Experiment.from_folder(folder).replace_root_event_file(LAYOUT_SUFFIX) as root:
+        writer = EventWriter(root, filename_suffix=LAYOUT_SUFFIX)
+        # What `custom_scalar.summary.pb` writes, which needs TensorFlow to build it.
+        writer.tensor(custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+                      np.array(custom_scalars_layout(training).SerializeToString(), dtype=object),
+                      custom_scalar_metadata.create_summary_metadata(), step=0)
+        writer.close()
     return writer.path

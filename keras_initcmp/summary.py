@@ -1,8 +1,9 @@
 """Plain-text summaries of result records (`compare` and `probe`); returns strings, never prints."""
 
+import math
 import statistics
 
-__all__ = ["run_line", "compare_table", "probe_table", "table"]
+__all__ = ["run_line", "compare_table", "probe_table", "chi1_table", "table", "TANH_LIKE"]
 
 
 def run_line(records):
@@ -46,13 +47,62 @@ def compare_table(records, baseline=None):
 
 
 def probe_table(records):
-    """Activation std per scheme (rows) and layer (columns), averaged over seeds."""
+    """Activation std per scheme (rows) and layer (columns), averaged over seeds.
+
+    Under each scheme's measured row, where the records have a mean-field prediction
+    (`predicted_std`), a `  predicted` row with it, so that each layer's measured and
+    predicted std stand in one column, one above the other.
+    """
     layers = list(dict.fromkeys(r["layer"] for r in records))
     rows = []
     for scheme, runs in _by_scheme(records).items():
-        by_layer = {layer: [r["std"] for r in runs if r["layer"] == layer] for layer in layers}
-        rows.append([scheme] + [_mean(by_layer[layer], "{:.3g}") for layer in layers])
+        for key, label in (("std", scheme), ("predicted_std", "  predicted")):
+            by_layer = {layer: [r.get(key) for r in runs if r["layer"] == layer]
+                        for layer in layers}
+            if key == "predicted_std" and not any(_finite(v) for v in by_layer.values()):
+                continue  # no theory for this scheme (or records from before it)
+            rows.append([label] + [_mean(by_layer[layer], "{:.3g}") for layer in layers])
     return table(["std of"] + layers, rows)
+
+
+TANH_LIKE = ("tanh", "hard_tanh", "softsign")
+"""Odd, saturating activations: the ones with an ordered and a chaotic phase
+(Poole et al. 2016), for which `chi1_table` is meaningful."""
+
+
+def chi1_table(scheme_names, activation, sizes, bias_std=0.0):
+    """Per scheme: σ_w², σ_b², the fixed point q* and χ₁ = σ_w² E[φ'(√q* z)²] with its phase.
+
+    `χ₁ < 1` is the ordered phase (nearby inputs converge, gradients vanish with
+    depth), `χ₁ > 1` the chaotic one (they diverge, gradients explode), `χ₁ ≈ 1`
+    (within 1e-3) the edge of chaos. σ_w² is the scheme's for the first layer
+    (`sizes[0]` to `sizes[1]`); σ_b² the scheme's own bias variance where it has one,
+    else `bias_std²`. Schemes without a mean-field weight variance (`lsuv`) are left out.
+    """
+    from keras_initcmp import schemes, theory  # NumPy only; this module needs it only here
+
+    fan_in, fan_out = sizes[0], sizes[1]
+    rows = []
+    for name in dict.fromkeys(scheme_names):
+        entry = schemes.get(name)
+        if entry.weight_variance is None:
+            continue
+        sigma_w2 = entry.weight_variance(fan_in, fan_out)
+        sigma_b2 = entry.bias_variance(fan_in) if entry.bias_variance else bias_std**2
+        try:
+            q_star = theory.fixed_point(sigma_w2, activation, sigma_b2)
+            chi = theory.chi1(sigma_w2, activation, q_star) if math.isfinite(q_star) else math.inf
+        except ValueError:
+            q_star = chi = math.nan
+        if not math.isfinite(chi):
+            phase = "-"
+        elif abs(chi - 1.0) < 1e-3:
+            phase = "edge of chaos"
+        else:
+            phase = "ordered" if chi < 1.0 else "chaotic"
+        rows.append([name, f"{sigma_w2:.4g}", f"{sigma_b2:.4g}", f"{q_star:.4g}",
+                     f"{chi:.4g}", phase])
+    return table(["scheme", "sigma_w^2", "sigma_b^2", "q*", "chi1", "phase"], rows)
 
 
 def table(header, rows):

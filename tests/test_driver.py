@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 
 import keras
 import numpy as np
@@ -274,3 +275,83 @@ def test_a_damaged_results_file_is_refused_not_replaced(circles, tmp_path):
     with pytest.raises(ValueError, match=r"results.json is not a results file .*--overwrite"):
         tiny_compare(circles, tmp_path)
     assert (folder / "results.json").read_text() == "{truncated"
+
+
+# --- biases from the registry; theory beside the measurement -------------------------
+
+
+def test_pytorch_default_biases_follow_uniform_one_over_sqrt_fan_in_and_he_is_zero():
+    """U(±1/√n), n = 100 the kernel's fan-in, over 4000 units: every bias within the
+    bound; the largest |b| within 0.5% of it (P(all below) = 0.995^4000 ≈ 2e-9);
+    mean(b) within 5 sd of 0 (Var(b) = 1/(3n)); mean(b²) within 5 sd of 1/(3n) (for a
+    uniform, Var(b²) = (9/5 − 1) E[b²]², relative sd √(0.8/N))."""
+    units, fan_in = 4000, 100
+    model = keras.Sequential([keras.Input((fan_in,)), keras.layers.Dense(units, name="a"),
+                              keras.layers.Dense(3, name="b")])
+    net = driver.reinitialize(model, "pytorch-default", 0)
+    bias = net.get_layer("a").bias.numpy().astype(np.float64)
+    bound, variance = 1 / math.sqrt(fan_in), 1 / (3 * fan_in)
+    assert np.all(np.abs(bias) <= bound * (1 + 1e-6))
+    assert np.abs(bias).max() > 0.995 * bound
+    assert abs(bias.mean()) < 5 * math.sqrt(variance / units)
+    assert abs((bias**2).mean() / variance - 1) < 5 * math.sqrt(0.8 / units)
+    # The second layer's bias has its own kernel's fan-in, 4000: a bound of 1/√4000.
+    assert np.abs(net.get_layer("b").bias.numpy()).max() <= (1 + 1e-6) / math.sqrt(units)
+    # Not the kernel's draws again.
+    assert not np.allclose(bias[:fan_in], net.get_layer("a").kernel.numpy()[0, :fan_in])
+    he = driver.reinitialize(model, "he", 0)
+    assert all(not layer.bias.numpy().any() for layer in he.layers)
+
+
+def test_probe_predicted_std_matches_relu_he_and_rejects_the_neighbour(probes):
+    """Measured against the record's `predicted_std` (pure mean-field, layer after
+    layer), with test_theory's 5-sigma bands from width and sample count; the
+    neighbouring scheme's (xavier's) prediction is rejected at every layer wide
+    enough to tell (not the 10-unit output)."""
+    from test_theory import deep_tolerances
+
+    he, xavier = probes[1]["he", "relu"], probes[1]["xavier", "relu"]
+    tolerances = deep_tolerances(SIZES, "relu", "he", SAMPLES)
+    errors = [abs(math.log(r["std"] / r["predicted_std"])) for r in he]
+    assert all(e < t for e, t in zip(errors, tolerances)), (errors, tolerances)
+    wrong = [abs(math.log(r["std"] / x["predicted_std"])) for r, x in zip(he, xavier)]
+    assert all(e > t for e, t in zip(wrong[:-1], tolerances[:-1])), (wrong, tolerances)
+    # The same prediction as a step-0 scalar in the run folder.
+    events = read_events(probes[0] / "probe-relu" / "he" / "seed-0")
+    [(step, value)] = events["predicted_std/layer_1"]
+    assert step == 0 and float(value) == pytest.approx(he[0]["predicted_std"], rel=1e-6)
+
+
+def test_probe_bias_std_draws_biases_and_enters_the_prediction(tmp_path):
+    """Zero kernels, linear units: each output is its bias, so a layer's std is the std
+    of its 400 N(0, 0.5²) biases (5 sd: 0.5 · 5/√800) and theory predicts 0.5.
+    pytorch-default keeps its own bias, whatever --bias-std says."""
+    common = dict(sizes=(20, 400), activation="linear", samples=50, histogram_samples=10,
+                  logdir=tmp_path)
+    [zeros] = driver.probe(("zeros",), bias_std=0.5, experiment="b", **common)
+    assert zeros["predicted_std"] == pytest.approx(0.5)
+    assert zeros["std"] == pytest.approx(0.5, abs=5 * 0.5 / math.sqrt(800))
+    own = [driver.probe(("pytorch-default",), bias_std=bias_std, experiment=f"p{bias_std}",
+                        **common)[0] for bias_std in (0.0, 0.5)]
+    assert own[0]["std"] == own[1]["std"] and own[0]["predicted_std"] == own[1]["predicted_std"]
+    with pytest.raises(ValueError, match="Argument `bias_std` must be a finite number >= 0"):
+        driver.probe(("he",), bias_std=-1.0, **common)
+
+
+def test_probe_table_and_chi1_from_the_cli(tmp_path, capsys):
+    from keras_initcmp import cli
+
+    status = cli.main(["probe", "--sizes", "60,50,40", "--samples", "200", "--activation",
+                       "tanh", "--schemes", "random,he", "--bias-std", "0.05",
+                       "--quiet", "--logdir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    lines = out.splitlines()
+    he = next(i for i, line in enumerate(lines) if line.startswith("he "))
+    assert lines[he + 1].startswith("  predicted ")  # right under the measured row
+    assert re.search(r"^random +0\.006 +0\.0025 +\S+ +\S+ +ordered$", out, re.M), out
+    assert re.search(r"^he +2 +0\.0025 +\S+ +1\.\d+ +chaotic$", out, re.M), out
+    records = json.loads((tmp_path / "probe-tanh" / "results.json").read_text())
+    assert all(r["predicted_std"] is not None for r in records)
+    settings = json.loads((tmp_path / "probe-tanh" / "settings.json").read_text())
+    assert settings["bias_std"] == 0.05
