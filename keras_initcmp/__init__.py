@@ -20,6 +20,7 @@ _LAZY = {
     "compare": ("keras_initcmp.driver", "compare"),
     "probe": ("keras_initcmp.driver", "probe"),
     "reinitialize": ("keras_initcmp.driver", "reinitialize"),
+    "doctor": ("keras_initcmp.doctor", "doctor"),
     "report": ("keras_initcmp.report", None),
 }
 
