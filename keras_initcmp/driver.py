@@ -408,7 +408,9 @@ class _TrainTask:
 
     def _fit(self, net, dataset, **kwargs):
         if self.strategy is None:
-            return net.fit(dataset, verbose=0, **kwargs)
+            # The data shuffles itself (seeded, per pass); Keras' own shuffle would only
+            # warn that it ignores a tf.data.Dataset.
+            return net.fit(dataset, verbose=0, shuffle=False, **kwargs)
         from keras_initcmp import distributed  # Keras' fit, or where it fails, the custom loop
         return distributed.fit(net, dataset, **kwargs)
 
