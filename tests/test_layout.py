@@ -51,7 +51,7 @@ def test_write_layout_replaces_its_own_file_only(tmp_path):
     other.close()
     first = layout.write_layout(tmp_path, training=False)
     second = layout.write_layout(tmp_path, training=True)
-    files = sorted(path.name for path in tmp_path.iterdir())
+    files = sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith("."))
     assert len(files) == 2 and second.endswith(layout.LAYOUT_SUFFIX)
     assert first == second or not os.path.exists(first)
     events = read_events(tmp_path)
