@@ -22,13 +22,15 @@ import numpy as np
 import pytest
 
 import keras_initcmp
-from keras_initcmp.driver import KERNEL_NAMES
 from keras_initcmp.recording import layer_paths
 from events import read_events, steps, value
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="the matrix runs in-process on the TensorFlow backend")
 
+# What `reinitialize` re-draws (its docstring): weight matrices by their Keras names.
+KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel",
+                "embeddings")
 SLOW = os.environ.get("KERAS_INITCMP_SLOW_TESTS") == "1"
 SAMPLES = 32
 BATCH = 8
