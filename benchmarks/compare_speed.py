@@ -25,7 +25,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_initcmp import driver, experiments  # noqa: E402
+from keras_initcmp import backend, driver, experiments, runs  # noqa: E402
 
 SCALES = {"zeros": lambda n: 0.0, "random": lambda n: 0.01,
           "xavier": lambda n: math.sqrt(1 / n), "he": lambda n: math.sqrt(2 / n)}
@@ -62,8 +62,8 @@ def bare_keras_circles(model, data, steps, epochs):
     """`fit` alone: the driver's data pipeline and steps per execution, no callbacks."""
     net = driver.reinitialize(model, "he", 0)
     net.compile(keras.optimizers.SGD(0.01), "binary_crossentropy", metrics=["accuracy"],
-                steps_per_execution=driver._steps_per_execution(steps // epochs))
-    dataset = driver._training_dataset(data["x"], data["y"], len(data["x"]), 0)
+                steps_per_execution=runs._steps_per_execution(steps // epochs))
+    dataset = backend.get().training_data(data["x"], data["y"], len(data["x"]), 0)
     net.fit(dataset, epochs=epochs, steps_per_epoch=steps // epochs, verbose=0, shuffle=False)
 
 
@@ -119,7 +119,7 @@ def main():
     sizes, batch_size = driver.PROBE_SIZES, 5000
     timed(bare_chain, sizes, "relu", batch_size, batch_size)  # warm-up: first trace
     chain_seconds = timed(bare_chain, sizes, "relu", args.samples, batch_size)
-    driver._normal_input.cache_clear()  # both timings include drawing the input
+    runs.clear_input_cache()  # both timings include drawing the input
     with tempfile.TemporaryDirectory() as logdir:
         probe_seconds = timed(driver.probe, ("he",), activation="relu", samples=args.samples,
                               batch_size=batch_size, logdir=logdir)

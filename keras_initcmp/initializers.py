@@ -17,7 +17,9 @@ import numbers
 import keras
 import numpy as np
 
+from keras_initcmp import checks
 from keras_initcmp import schemes as _schemes
+from keras_initcmp.gains import calculate_gain
 
 __all__ = [
     "Zeros",
@@ -43,35 +45,6 @@ _KERAS_DISTRIBUTION = {
 }
 
 register = keras.saving.register_keras_serializable(package="keras_initcmp")
-
-
-def _check_choice(name, value, allowed):
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(
-            f"Argument `{name}` must be one of {tuple(sorted(allowed))}. "
-            f"Received: {name}={value!r}"
-        )
-    return value
-
-
-def _check_positive(name, value):
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"Argument `{name}` must be a positive finite number. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _check_non_negative(name, value):
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"Argument `{name}` must be a non-negative finite number. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 def _check_float_dtype(dtype):
@@ -134,7 +107,7 @@ class ScaledNormal(_FloatOnly, keras.initializers.RandomNormal):
     """
 
     def __init__(self, scale=0.01, seed=None):
-        self.scale = _check_positive("scale", scale)
+        self.scale = checks.positive_number("scale", scale)
         super().__init__(mean=0.0, stddev=self.scale, seed=seed)
 
     def get_config(self):
@@ -145,8 +118,8 @@ class _ScaledVariance(_FloatOnly, keras.initializers.VarianceScaling):
     """`VarianceScaling` with this package's argument names and validation."""
 
     def __init__(self, scale, mode, distribution, seed):
-        _check_choice("mode", mode, MODES)
-        _check_choice("distribution", distribution, DISTRIBUTIONS)
+        checks.choice("mode", mode, MODES)
+        checks.choice("distribution", distribution, DISTRIBUTIONS)
         super().__init__(
             scale=scale,
             mode=mode,
@@ -193,7 +166,7 @@ class Xavier(_ScaledVariance):
     """
 
     def __init__(self, mode="fan_in", distribution="normal", gain=1.0, seed=None):
-        self.gain = _check_positive("gain", gain)
+        self.gain = checks.positive_number("gain", gain)
         super().__init__(self.gain**2, mode, distribution, seed)
 
     def get_config(self):
@@ -229,7 +202,7 @@ class He(_ScaledVariance):
 
     def __init__(self, mode="fan_in", distribution="normal", negative_slope=0.0,
                  seed=None):
-        self.negative_slope = _check_non_negative("negative_slope", negative_slope)
+        self.negative_slope = checks.number_at_least("negative_slope", negative_slope)
         super().__init__(2.0 / (1.0 + self.negative_slope**2), mode, distribution, seed)
 
     def get_config(self):
@@ -261,20 +234,16 @@ class Orthogonal(_FloatOnly, keras.initializers.Orthogonal):
     """
 
     def __init__(self, gain=1.0, seed=None):
-        super().__init__(gain=_check_positive("gain", gain), seed=seed)
+        super().__init__(gain=checks.positive_number("gain", gain), seed=seed)
 
     def get_config(self):
         return {"gain": self.gain, "seed": super().get_config()["seed"]}
 
 
-def _check_fan_in(value):
-    if value is None:
-        return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(
-            f"Argument `fan_in` must be a positive integer or None. Received: fan_in={value!r}"
-        )
-    return int(value)
+def derive_seed(seed, *salt):
+    """A seed for another draw from `seed` and `salt` (ints): well mixed, and below
+    2**31, which every backend's seed argument accepts."""
+    return int(np.random.SeedSequence([int(seed), *salt]).generate_state(1)[0] % (2**31 - 1))
 
 
 def _kernel_fan_in(kernel_shape):
@@ -323,7 +292,7 @@ class PyTorchDefault(_FloatOnly, keras.initializers.VarianceScaling):
     """
 
     def __init__(self, seed=None, fan_in=None):
-        self.fan_in = _check_fan_in(fan_in)
+        self.fan_in = checks.positive_int("fan_in", fan_in, allow_none=True)
         # sqrt(3 · scale / fan_in) = 1/sqrt(fan_in): Keras' own uniform fan-in scaling.
         super().__init__(scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed)
 
@@ -348,8 +317,7 @@ class PyTorchDefault(_FloatOnly, keras.initializers.VarianceScaling):
         """
         seed = keras.initializers.VarianceScaling.get_config(self)["seed"]
         if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-            seed = int(np.random.SeedSequence([int(seed), 0xB1A5]).generate_state(1)[0]
-                       % (2**31 - 1))
+            seed = derive_seed(seed, 0xB1A5)
         elif seed is not None:  # a keras.random.SeedGenerator: share it, it advances
             seed = self.seed
         return PyTorchDefault(seed=seed, fan_in=_kernel_fan_in(kernel_shape))
@@ -433,31 +401,3 @@ def get(name_or_config, seed=None):
             f"or an initializer config dict. Received: name_or_config={name_or_config!r}"
         )
     return _schemes.get(name_or_config).initializer(seed)
-
-
-_UNIT_GAIN = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "linear", "sigmoid")
-_GAINS = {
-    **{name: lambda param: 1.0 for name in _UNIT_GAIN},
-    "tanh": lambda param: 5.0 / 3.0,
-    "relu": lambda param: math.sqrt(2.0),
-    "leaky_relu": lambda param: math.sqrt(
-        2.0 / (1.0 + _check_non_negative("param", 0.01 if param is None else param) ** 2)
-    ),
-    "selu": lambda param: 3.0 / 4.0,
-}
-
-
-def calculate_gain(nonlinearity, param=None):
-    """Recommended `gain` for a nonlinearity, the same table as PyTorch's.
-
-    linear, conv and sigmoid: 1; tanh: 5/3; relu: √2; leaky_relu: √(2 / (1 + a²))
-    with `a = param` (default 0.01); selu: 3/4.
-
-    Example:
-
-    >>> layer = keras.layers.Dense(
-    ...     3, activation="tanh", kernel_initializer=Xavier(gain=calculate_gain("tanh")))
-    """
-    _check_choice("nonlinearity", nonlinearity, tuple(_GAINS))
-    return _GAINS[nonlinearity](param)

@@ -24,7 +24,8 @@ import warnings
 import keras
 import numpy as np
 
-from keras_initcmp.initializers import Orthogonal, _check_positive
+from keras_initcmp import checks
+from keras_initcmp.initializers import Orthogonal
 from keras_initcmp.recording import LayerRecorder, select_layers
 from keras_initcmp.stats import as_input_tensors
 
@@ -102,11 +103,8 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, layers=None, seed=None, orthogona
     Reference: Mishkin & Matas, "All you need is a good init", ICLR 2016
     (arXiv:1511.06422, 2015), Algorithm 1.
     """
-    tol = _check_positive("tol", tol)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(
-            f"Argument `max_iter` must be a positive int. Received: max_iter={max_iter!r}"
-        )
+    tol = checks.positive_number("tol", tol)
+    max_iter = checks.positive_int("max_iter", max_iter)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise ValueError(f"Argument `seed` must be an int or None. Received: seed={seed!r}")
     x = as_input_tensors(x_batch, "x_batch")

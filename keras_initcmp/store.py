@@ -22,32 +22,25 @@ finished, just before its records are added: a `seed-<k>/` folder is always one 
 attempt, and an interrupted attempt leaves only a hidden folder, removed by the next
 sweep once its writer is gone (each open `Experiment` holds a lock in `.sessions/`).
 
-Standard library and NumPy only: no TensorFlow, no Keras.
+The locks, atomic writes and the results format are `keras_initcmp.store_files`'. Standard
+library and NumPy only: no TensorFlow, no Keras; the package's own modules are imported
+relatively, so that this file loads without the package's `__init__` (which loads Keras).
 """
 
 import contextlib
-import csv
-import fcntl
-import io
 import json
 import os
 import re
-import secrets
 import shutil
 import tempfile
-import threading
 
-import numpy as np
+from . import store_files as files
+from .checks import non_negative_int
+from .store_files import COMPARE_FIELDS, PROBE_FIELDS, fields_for, plain_name as _plain_name
+from .store_files import listdir as _listdir, remove_file as _remove_file
 
 __all__ = ["Experiment", "fields_for", "COMPARE_FIELDS", "PROBE_FIELDS", "RESULTS_JSON",
            "RESULTS_CSV", "SETTINGS_JSON", "HPARAMS_SUFFIX", "LAYOUT_SUFFIX", "REPORT_SUFFIX"]
-
-COMPARE_FIELDS = ("scheme", "seed", "epochs", "steps", "loss", "accuracy", "val_loss",
-                  "val_accuracy", "diverged", "seconds")
-"""Columns of a `compare` results file: one record per scheme and seed."""
-PROBE_FIELDS = ("scheme", "seed", "layer", "mean", "std", "zero_fraction", "saturation",
-                "nonfinite", "predicted_std")
-"""Columns of a `probe` results file: one record per scheme, seed and layer."""
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
@@ -61,15 +54,12 @@ REPORT_SUFFIX = ".report"
 """Ends the name of the root event file with the report's images."""
 
 _EVENTS_PREFIX = "events.out.tfevents."
-_LOCK = ".lock"
-_SESSIONS = ".sessions"
-_TEMPORARY = ".tmp-"
 _RUN = re.compile(r"seed-(\d+)")
 _STAGING = re.compile(r"\.seed-(\d+)\.([0-9a-f]{16})\.\w+")
 _ASIDE = re.compile(r"\.replaced-seed-(\d+)\.\w+")
 _ADVICE = "Pass overwrite=True (--overwrite) to replace {}, or choose another logdir."
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+
+
 
 
 class Experiment:
@@ -93,10 +83,8 @@ class Experiment:
         self.logdir = os.fspath(logdir)
         self.folder = os.path.join(self.logdir, self.name)
         self.settings = None
-        self._rank = _rank_function(rank)
-        self._thread_lock = threading.RLock()
-        self._lock_file = None
-        self._lock_depth = 0
+        self._rank = files.rank_function(rank)
+        self._lock = files.Lock(self.folder)
         self._session = None  # (token, open file holding its flock)
         self._staged = {}  # staging folder -> (scheme, seed), this session's unfinished runs
 
@@ -233,7 +221,7 @@ class Experiment:
                     records = self._opening_records()
                     self._check_previous_settings(settings, records, others)
                     if records:  # a sweep killed between the two files left the CSV behind
-                        self._write_if_changed(RESULTS_CSV, _csv_text(records))
+                        self._write_if_changed(RESULTS_CSV, files.csv_text(records))
                 self._write_if_changed(SETTINGS_JSON, json.dumps(settings, indent=1))
             except BaseException:
                 self._end_session()
@@ -278,7 +266,7 @@ class Experiment:
             raise ValueError(f"Argument `staging` must be the folder start_run({scheme!r}, "
                              f"{seed!r}) returned and not yet finished. Received: "
                              f"staging={staging!r}")
-        records = _as_records(records)
+        records = files.as_records(records)
         if any((record["scheme"], record["seed"]) != (scheme, seed) for record in records):
             raise ValueError(f"Argument `records` must be records of the run ({scheme!r}, "
                              f"{seed!r}). Received: records={records!r:.200}")
@@ -319,7 +307,7 @@ class Experiment:
             Every record of the experiment, as in `results.json`.
         """
         self._check_open()
-        records = _as_records(records)
+        records = files.as_records(records)
         with self._locked():
             self._check_current_settings()
             return self._merge_and_write(self._read_records(), records)
@@ -340,70 +328,28 @@ class Experiment:
 
     # --- internals ----------------------------------------------------------------
 
-    @contextlib.contextmanager
     def _locked(self):
         """The experiment's advisory lock; reentrant within this object."""
-        with self._thread_lock:
-            if self._lock_depth == 0:
-                os.makedirs(self.folder, exist_ok=True)
-                file = open(os.path.join(self.folder, _LOCK), "a")
-                try:
-                    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
-                except BaseException:
-                    file.close()
-                    raise
-                self._lock_file = file
-            self._lock_depth += 1
-            try:
-                yield
-            finally:
-                self._lock_depth -= 1
-                if self._lock_depth == 0:
-                    self._lock_file.close()  # releases the flock
-                    self._lock_file = None
+        return self._lock.held()
 
     def _start_session(self):
-        folder = os.path.join(self.folder, _SESSIONS)
-        os.makedirs(folder, exist_ok=True)
-        token = secrets.token_hex(8)
-        file = open(os.path.join(folder, token), "w")
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: never blocks
-        file.write(f"{os.getpid()}\n")
-        file.flush()
-        self._session = (token, file)
+        self._session = files.start_session(self.folder)
 
     def _end_session(self):
-        token, file = self._session
-        self._session = None
-        _remove_file(os.path.join(self.folder, _SESSIONS, token))
-        file.close()
+        session, self._session = self._session, None
+        files.end_session(self.folder, session)
 
     def _live_sessions(self):
         """Tokens of the other open sweeps; the files of ended ones are removed. Locked."""
-        folder = os.path.join(self.folder, _SESSIONS)
-        live = set()
-        for token in _listdir(folder):
-            if self._session is not None and token == self._session[0]:
-                continue
-            path = os.path.join(folder, token)
-            try:
-                file = open(path)
-            except (FileNotFoundError, IsADirectoryError):
-                continue
-            with file:
-                try:
-                    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    live.add(token)
-                    continue
-                _remove_file(path)  # its process is gone (the kernel released its lock)
-        return live
+        return files.live_sessions(self.folder, None if self._session is None
+                                   else self._session[0])
+
 
     def _clean(self, others):
         """Removes what stopped sweeps left behind. Locked, so no write is in progress."""
         live = others | {self._session[0]}
         for name in _listdir(self.folder):
-            if name.startswith(_TEMPORARY):
+            if name.startswith(files.TEMPORARY):
                 _remove_file(os.path.join(self.folder, name))
         for scheme in self._scheme_folders():
             scheme_dir = os.path.join(self.folder, scheme)
@@ -421,7 +367,7 @@ class Experiment:
                     else:
                         os.rename(path, target)
             if removed:
-                _remove_empty_folder(scheme_dir)
+                files.remove_empty_folder(scheme_dir)
 
     def _remove_runs_and_results(self):
         for scheme in self._scheme_folders():
@@ -432,7 +378,7 @@ class Experiment:
             for name in runs:
                 shutil.rmtree(os.path.join(scheme_dir, name), ignore_errors=True)
             if runs:
-                _remove_empty_folder(scheme_dir)
+                files.remove_empty_folder(scheme_dir)
         for name in (RESULTS_JSON, RESULTS_CSV):
             _remove_file(os.path.join(self.folder, name))
 
@@ -447,37 +393,11 @@ class Experiment:
             raise ValueError(f"{error}. {_ADVICE.format('it')}") from None
 
     def _read_records(self):
-        path = os.path.join(self.folder, RESULTS_JSON)
-        try:
-            with open(path) as file:
-                records = json.load(file)
-        except FileNotFoundError:
-            return []
-        except ValueError as error:  # not JSON (or not text): never guess
-            raise ValueError(f"{path} is not a results file ({error})") from None
-        except OSError as error:
-            raise ValueError(f"{path} is not a results file ({error.strerror})") from None
-        if not isinstance(records, list) or not all(
-                isinstance(record, dict) and isinstance(record.get("scheme"), str)
-                and _is_seed(record.get("seed")) for record in records):
-            raise ValueError(f"{path} is not a results file (expected a JSON list of records "
-                             "with 'scheme' and 'seed')")
-        return records
+        return files.read_records(os.path.join(self.folder, RESULTS_JSON))
 
     def _read_settings(self):
         """`settings.json` as a dict, `None` if there is none; raises if it is damaged."""
-        path = os.path.join(self.folder, SETTINGS_JSON)
-        try:
-            with open(path) as file:
-                settings = json.load(file)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{path} is not a settings file "
-                             f"({getattr(error, 'strerror', None) or error})") from None
-        if not isinstance(settings, dict):
-            raise ValueError(f"{path} is not a settings file (expected a JSON object)")
-        return settings
+        return files.read_settings(os.path.join(self.folder, SETTINGS_JSON))
 
     def _check_previous_settings(self, settings, records, others):
         if not records and not others:
@@ -489,7 +409,7 @@ class Experiment:
         previous = {} if previous is None else previous
         if previous == settings:
             return
-        changed = ", ".join(_changed_keys(settings, previous))
+        changed = ", ".join(files.changed_keys(settings, previous))
         if records:
             raise ValueError(f"{self.folder} holds results from other settings (different "
                              f"{changed}). {_ADVICE.format('them')}")
@@ -503,7 +423,7 @@ class Experiment:
         except ValueError:
             current = None
         if current != self.settings:
-            changed = ", ".join(_changed_keys(self.settings, current or {}))
+            changed = ", ".join(files.changed_keys(self.settings, current or {}))
             raise ValueError(f"{self.folder} holds other settings now (different {changed}): "
                              "it was replaced while this sweep ran, and this sweep's new "
                              "results were not written. Choose another logdir.")
@@ -517,125 +437,26 @@ class Experiment:
         return (self._rank(scheme), scheme, seed)
 
     def _merge_and_write(self, current, new):
-        kinds = {"layer" in record for record in current + new}
-        if len(kinds) > 1:
-            raise ValueError(f"Argument `records` must be of the experiment's kind (all with "
-                             f"'layer', a probe, or none, a compare): {self.folder} holds "
-                             f"{'probe' if 'layer' in current[0] else 'compare'} records. "
-                             f"Received: records={new!r:.200}")
-        replaced = {(record["scheme"], record["seed"]) for record in new}
-        unique = {}
-        for record in new:  # within one call, a repeated key: the last one counts
-            unique[(record["scheme"], record["seed"], record.get("layer"))] = record
-        merged = [record for record in current
-                  if (record["scheme"], record["seed"]) not in replaced]
-        merged = sorted(merged + list(unique.values()),
-                        key=lambda record: self._sort_key(record["scheme"], record["seed"]))
+        merged = files.merged(current, new, lambda record: self._sort_key(record["scheme"],
+                                                                           record["seed"]),
+                              self.folder)
         if merged != current or not os.path.exists(os.path.join(self.folder, RESULTS_CSV)):
             if merged:
-                _write_atomic(os.path.join(self.folder, RESULTS_JSON),
-                              json.dumps(merged, indent=1, allow_nan=False))
-                _write_atomic(os.path.join(self.folder, RESULTS_CSV), _csv_text(merged))
+                files.write_atomic(os.path.join(self.folder, RESULTS_JSON),
+                                   json.dumps(merged, indent=1, allow_nan=False))
+                files.write_atomic(os.path.join(self.folder, RESULTS_CSV),
+                                   files.csv_text(merged))
         return merged
 
     def _write_if_changed(self, name, text):
-        path = os.path.join(self.folder, name)
-        try:
-            with open(path) as file:
-                if file.read() == text:
-                    return
-        except (OSError, ValueError):
-            pass
-        _write_atomic(path, text)
-
-
-def fields_for(records):
-    """The results-file columns of `records`: `PROBE_FIELDS` if they have a `layer`,
-    else `COMPARE_FIELDS`; then any other keys, in the order they first appear."""
-    fields = PROBE_FIELDS if any("layer" in record for record in records) else COMPARE_FIELDS
-    extra = dict.fromkeys(key for record in records for key in record if key not in fields)
-    return fields + tuple(extra)
+        files.write_if_changed(os.path.join(self.folder, name), text)
 
 
 # --- helpers ------------------------------------------------------------------------
 
 
-def _csv_text(records):
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=fields_for(records), lineterminator="\n",
-                            restval="")
-    writer.writeheader()
-    writer.writerows(records)
-    return table.getvalue()
-
-
-def _as_records(records):
-    """Records as they read back from `results.json`, checked."""
-    if isinstance(records, (dict, str, bytes)) or not hasattr(records, "__iter__"):
-        raise ValueError(f"Argument `records` must be a list of dicts. Received: "
-                         f"records={records!r:.200}")
-    records = list(records)
-    try:
-        records = json.loads(json.dumps(records, default=_plain_number, allow_nan=False))
-    except ValueError:
-        raise ValueError(f"Argument `records` must hold finite numbers (null for NaN and "
-                         f"infinity, as JSON has none). Received: records={records!r:.200}"
-                         ) from None
-    except TypeError as error:
-        raise ValueError(f"Argument `records` must hold JSON values ({error}). Received: "
-                         f"records={records!r:.200}") from None
-    for record in records:
-        if not isinstance(record, dict) or not isinstance(record.get("scheme"), str) \
-                or not _is_seed(record.get("seed")) \
-                or not all(value is None or isinstance(value, (str, int, float))
-                           for value in record.values()) \
-                or ("layer" in record and not isinstance(record["layer"], str)):
-            raise ValueError("Argument `records` must be flat records with 'scheme' (a str), "
-                             "'seed' (a non-negative int) and plain values. Received: "
-                             f"{record!r:.200} in records")
-        _plain_name("scheme", record["scheme"])
-    return records
-
-
-def _plain_number(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} {value!r:.80} is not a JSON value")
-
-
-def _changed_keys(settings, previous):
-    return sorted(key for key in settings.keys() | previous.keys()
-                  if settings.get(key) != previous.get(key))
-
-
-def _rank_function(rank):
-    if rank is None:
-        return lambda scheme: 0
-    if callable(rank):
-        return rank
-    if isinstance(rank, str) or not hasattr(rank, "__iter__"):
-        raise ValueError(f"Argument `rank` must be a sequence of scheme names or a function "
-                         f"of a scheme name. Received: rank={rank!r}")
-    order = {scheme: index for index, scheme in enumerate(dict.fromkeys(rank))}
-    return lambda scheme: order.get(scheme, len(order))
-
-
-def _plain_name(argument, name):
-    if not isinstance(name, str) or not name or name.startswith(".") or os.sep in name \
-            or (os.altsep and os.altsep in name) or "\0" in name:
-        raise ValueError(f"Argument `{argument}` must be a plain folder name. "
-                         f"Received: {argument}={name!r}")
-    return name
-
-
-def _is_seed(seed):
-    return isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0
-
-
 def _seed(seed):
-    if not _is_seed(seed):
-        raise ValueError(f"Argument `seed` must be a non-negative int. Received: seed={seed!r}")
-    return int(seed)
+    return non_negative_int("seed", seed)
 
 
 def _suffix(suffix):
@@ -646,40 +467,3 @@ def _suffix(suffix):
     return suffix
 
 
-def _listdir(folder):
-    try:
-        return sorted(os.listdir(folder))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _remove_empty_folder(path):
-    with contextlib.suppress(OSError):  # not empty: something else lives there
-        os.rmdir(path)
-
-
-def _remove_file(path):
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
-
-
-def _write_atomic(path, text):
-    """Writes `text` to `path` through a temporary file and a rename: all or nothing."""
-    folder = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=_TEMPORARY)
-    try:
-        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        _remove_file(temporary)
-        raise
-    with contextlib.suppress(OSError):  # the rename itself, durable across a power cut
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)

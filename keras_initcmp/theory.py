@@ -36,13 +36,12 @@ Example:
 """
 
 import math
-import numbers
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 
-from keras_initcmp import schemes
+from keras_initcmp import checks, schemes
 
 __all__ = ["ACTIVATIONS", "moments", "length_map", "fixed_point", "chi1", "predicted_std"]
 
@@ -150,14 +149,6 @@ def _expect(function, q, smooth):
     return float(np.dot(_FOLD_WEIGHTS, function(x) + function(-x)))
 
 
-def _check_number(name, value, minimum=0.0):
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value < minimum:
-        raise ValueError(f"Argument `{name}` must be a finite number >= {minimum:g}. "
-                         f"Received: {name}={value!r}")
-    return float(value)
-
-
 def _moments(act, q):
     if act.name == "linear":
         return 0.0, q
@@ -175,7 +166,7 @@ def moments(activation, q):
             elementwise NumPy callable.
         q: The pre-activation variance, `>= 0`.
     """
-    return _moments(_activation(activation), _check_number("q", q))
+    return _moments(_activation(activation), checks.number_at_least("q", q))
 
 
 def length_map(q, sigma_w2, activation, sigma_b2=0.0):
@@ -188,9 +179,9 @@ def length_map(q, sigma_w2, activation, sigma_b2=0.0):
         sigma_b2: `σ_b²`, the bias variance. Defaults to `0.0`.
     """
     act = _activation(activation)
-    q = _check_number("q", q)
-    return (_check_number("sigma_w2", sigma_w2) * _moments(act, q)[1]
-            + _check_number("sigma_b2", sigma_b2))
+    q = checks.number_at_least("q", q)
+    return (checks.number_at_least("sigma_w2", sigma_w2) * _moments(act, q)[1]
+            + checks.number_at_least("sigma_b2", sigma_b2))
 
 
 def fixed_point(sigma_w2, activation, sigma_b2=0.0, q0=1.0, tol=1e-10, max_iter=100_000):
@@ -209,10 +200,10 @@ def fixed_point(sigma_w2, activation, sigma_b2=0.0, q0=1.0, tol=1e-10, max_iter=
         ValueError: bad arguments, or no convergence within `max_iter` steps.
     """
     act = _activation(activation)
-    sigma_w2 = _check_number("sigma_w2", sigma_w2)
-    sigma_b2 = _check_number("sigma_b2", sigma_b2)
-    q = _check_number("q0", q0)
-    tol = _check_number("tol", tol)
+    sigma_w2 = checks.number_at_least("sigma_w2", sigma_w2)
+    sigma_b2 = checks.number_at_least("sigma_b2", sigma_b2)
+    q = checks.number_at_least("q0", q0)
+    tol = checks.number_at_least("tol", tol)
     if act.name in ("relu", "linear"):
         gain = sigma_w2 * (0.5 if act.name == "relu" else 1.0)
         if gain < 1.0:
@@ -241,8 +232,8 @@ def chi1(sigma_w2, activation, q_star):
     Callables are differentiated numerically (central differences).
     """
     act = _activation(activation)
-    q_star = _check_number("q_star", q_star)
-    sigma_w2 = _check_number("sigma_w2", sigma_w2)
+    q_star = checks.number_at_least("q_star", q_star)
+    sigma_w2 = checks.number_at_least("sigma_w2", sigma_w2)
     return sigma_w2 * _expect(lambda x: act.dphi(x) ** 2, q_star, act.smooth)
 
 
@@ -251,8 +242,7 @@ def _check_sizes(sizes):
         sizes = tuple(sizes)
     except TypeError:
         sizes = ()
-    if len(sizes) < 2 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
-                                 and n >= 1 for n in sizes):
+    if len(sizes) < 2 or not all(checks.is_positive_int(n) for n in sizes):
         raise ValueError("Argument `sizes` must be the input width and at least one layer "
                          f"width, positive integers, e.g. (1000, 800, 500). Received: sizes={sizes!r}")
     return tuple(int(n) for n in sizes)
@@ -288,8 +278,8 @@ def predicted_std(sizes, activation, scheme, input_second_moment=1.0, bias_std=0
     sizes = _check_sizes(sizes)
     entry = schemes.get(scheme)
     act = _activation(activation)
-    second_moment = _check_number("input_second_moment", input_second_moment)
-    bias_std = _check_number("bias_std", bias_std)
+    second_moment = checks.number_at_least("input_second_moment", input_second_moment)
+    bias_std = checks.number_at_least("bias_std", bias_std)
     if entry.weight_variance is None:
         return [None] * (len(sizes) - 1)
     stds = []

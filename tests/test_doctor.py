@@ -1,5 +1,6 @@
 """`keras_initcmp.doctor` and `keras-initcmp doctor`: sick models named by code and layer, a healthy control with none."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -10,8 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_initcmp import cli, doctor as doctor_module, initializers
+from keras_initcmp import cli, initializers
 from keras_initcmp.doctor import doctor
+
+# The module itself: the package's `doctor` attribute is the function (exported lazily).
+doctor_module = importlib.import_module("keras_initcmp.doctor")
 
 WIDTH = 64
 DEPTH = 30

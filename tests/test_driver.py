@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_initcmp import driver, experiments
+from keras_initcmp import driver, experiments, runs
 from events import read_events
 
 CIRCLES = experiments.get("circles")
@@ -187,7 +187,7 @@ def test_probe_writes_records_and_step_0_histograms(probes):
 
 def test_interrupted_sweep_resumes_and_writes_every_run_folder(circles, tmp_path, monkeypatch):
     calls = []
-    run = driver._TrainTask.__call__
+    run = runs.TrainTask.__call__
 
     def interrupted_once(self, scheme, seed, run_dir, line):
         calls.append(scheme)
@@ -195,7 +195,7 @@ def test_interrupted_sweep_resumes_and_writes_every_run_folder(circles, tmp_path
             raise KeyboardInterrupt
         return run(self, scheme, seed, run_dir, line)
 
-    monkeypatch.setattr(driver._TrainTask, "__call__", interrupted_once)
+    monkeypatch.setattr(runs.TrainTask, "__call__", interrupted_once)
     with pytest.raises(KeyboardInterrupt):
         tiny_compare(circles, tmp_path)
     folder = tmp_path / "circles"
@@ -355,3 +355,29 @@ def test_probe_table_and_chi1_from_the_cli(tmp_path, capsys):
     assert all(r["predicted_std"] is not None for r in records)
     settings = json.loads((tmp_path / "probe-tanh" / "settings.json").read_text())
     assert settings["bias_std"] == 0.05
+
+
+def test_compare_and_probe_restore_what_they_change_process_wide(circles, tmp_path):
+    """The tensorflow logger's level (quieted during a sweep), TensorFlow's op
+    determinism (on for each run) and the probe's cached input (samples × width)."""
+    import logging
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("op determinism and the tensorflow logger are TensorFlow's")
+    from tensorflow.python.framework import config
+
+    logger = logging.getLogger("tensorflow")
+    before = logger.level
+    logger.setLevel(logging.INFO)  # a level of its own, so that a reset would show
+    try:
+        assert not config.is_op_determinism_enabled()
+        tiny_compare(circles, tmp_path, schemes=("he",), steps=2)
+        assert logger.level == logging.INFO
+        assert not config.is_op_determinism_enabled()
+        driver.probe(("he",), sizes=(20, 10), samples=50, histogram_samples=10,
+                     logdir=tmp_path)
+        assert logger.level == logging.INFO
+        assert not config.is_op_determinism_enabled()
+        assert runs._normal_input.cache_info().currsize == 0
+    finally:
+        logger.setLevel(before)

@@ -13,7 +13,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from keras_initcmp import cli, driver, experiments, summary
+from keras_initcmp import cli, driver, experiments, runs, summary
 from events import read_events, value
 from test_cli import run_main
 
@@ -193,7 +193,7 @@ def test_lsuv_scheme_runs_on_a_training_batch_before_training(tmp_path, monkeypa
     pre-activation variance on the first `probe_size` training samples, whatever the
     input scale. Checked on the weights as LSUV leaves them, before the first step."""
     seen = []
-    real_lsuv = driver.lsuv
+    real_lsuv = runs.lsuv
 
     def spy(model, x_batch, **kwargs):
         assert not model.compiled  # not compiled yet: before training
@@ -203,7 +203,7 @@ def test_lsuv_scheme_runs_on_a_training_batch_before_training(tmp_path, monkeypa
                       ((layer.kernel, layer.bias) for layer in model.layers)], record))
         return record
 
-    monkeypatch.setattr(driver, "lsuv", spy)
+    monkeypatch.setattr(runs, "lsuv", spy)
     data = BREAST_CANCER.load_data()
     probe_size = 200
     records = driver.compare(BREAST_CANCER.build_model(), data, ("lsuv",),

@@ -182,7 +182,7 @@ def test_pytorch_default_without_fan_in_refuses_a_bias_shape():
 
 @pytest.mark.parametrize("value", [0, -3, 1.5, True, "3"])
 def test_bad_fan_in(value):
-    with pytest.raises(ValueError, match=r"Argument `fan_in` must be a positive integer or None\. "
+    with pytest.raises(ValueError, match=r"Argument `fan_in` must be a positive int or None\. "
                                          rf"Received: fan_in={value!r}"):
         ki.PyTorchDefault(fan_in=value)
 

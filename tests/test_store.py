@@ -1,13 +1,13 @@
 """The experiment folder on disk: resume, settings, damage, concurrent sweeps, kills.
 
-Fast and without TensorFlow: `keras_initcmp/store.py` is loaded by its path (the
-package's `__init__` imports Keras), here and in the child processes.
+Fast and without TensorFlow: `keras_initcmp/store.py` is loaded as a module of a bare
+package over the package's folder (the package's `__init__` imports Keras), here and
+in the child processes.
 """
 
 import csv
 import fcntl
 import importlib
-import importlib.util
 import json
 import os
 import random
@@ -20,17 +20,24 @@ import time
 import numpy as np
 import pytest
 
-STORE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "keras_initcmp", "store.py")
+PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "keras_initcmp")
+# The store and the modules it imports (relatively), without the package's __init__.
+BARE_PACKAGE = f"""
+import importlib, sys, types
+bare = types.ModuleType("keras_initcmp_store_under_test")
+bare.__path__ = [{PACKAGE_DIR!r}]
+sys.modules[bare.__name__] = bare
+store = importlib.import_module("keras_initcmp_store_under_test.store")
+"""
 
 
 def _load_store():
     if "keras_initcmp" in sys.modules:  # the whole suite has imported the package anyway
         return importlib.import_module("keras_initcmp.store")
-    spec = importlib.util.spec_from_file_location("keras_initcmp_store_under_test", STORE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    scope = {}
+    exec(BARE_PACKAGE, scope)
+    return scope["store"]
 
 
 store = _load_store()
@@ -75,11 +82,8 @@ def lock_is_held(folder):
 
 # --- child processes ----------------------------------------------------------------
 
-PRELUDE = f"""
-import importlib.util, json, os, sys, time
-spec = importlib.util.spec_from_file_location("store", {STORE_PATH!r})
-store = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(store)
+PRELUDE = BARE_PACKAGE + """
+import json, os, sys, time
 logdir, args = sys.argv[1], json.loads(sys.argv[2])
 """
 
