@@ -11,11 +11,10 @@ written by `keras_initcmp.eventfile` (no TensorFlow needed).
 
 import os
 
-import numpy as np
 import keras
 from keras import ops
 
-from keras_initcmp import backend
+from keras_initcmp import backend, checks
 from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.recording import LayerRecorder, select_layers
 from keras_initcmp.stats import (STATISTICS, alive_units, as_input_tensors, buckets, flat,
@@ -89,17 +88,13 @@ class ActivationHistograms(keras.callbacks.Callback):
     def __init__(self, log_dir, probe_data, every="epoch", layers=None, bins=30,
                  probe_labels=None, weights=False, max_histogram_values=DEFAULT_MAX_HISTOGRAM_VALUES):
         super().__init__()
-        if not (every == "epoch" or _is_positive_int(every)):
+        if not (every == "epoch" or checks.is_positive_int(every)):
             raise ValueError(
                 f"Argument `every` must be 'epoch' or a positive int. Received: every={every!r}"
             )
-        if not _is_positive_int(bins):
-            raise ValueError(f"Argument `bins` must be a positive int. Received: bins={bins!r}")
-        if max_histogram_values is not None and not _is_positive_int(max_histogram_values):
-            raise ValueError(
-                "Argument `max_histogram_values` must be a positive int or None. "
-                f"Received: max_histogram_values={max_histogram_values!r}"
-            )
+        bins = checks.positive_int("bins", bins)
+        max_histogram_values = checks.positive_int("max_histogram_values", max_histogram_values,
+                                                   allow_none=True)
         self.log_dir = os.fspath(log_dir)
         self.probe_data = as_input_tensors(probe_data, "probe_data")
         self.probe_size = keras.tree.flatten(self.probe_data)[0].shape[0]
@@ -260,8 +255,4 @@ class ActivationHistograms(keras.callbacks.Callback):
                     f"Argument `probe_data` must match the model's input shape "
                     f"{(None, *expected)}. Received: probe_data of shape {probe.shape}"
                 )
-
-
-def _is_positive_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 

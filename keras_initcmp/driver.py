@@ -202,7 +202,7 @@ def _train_task(model, data, *, optimizer=None, loss=None, metrics=None, epochs=
                          f".keras file. Received: model={model!r}")
     data = _as_data(data)
     epochs = checks.positive_int("epochs", epochs)
-    size = len(data["x"])
+    size = experiments.samples(data["x"])
     batch_size = size if batch_size is None else min(checks.positive_int("batch_size", batch_size), size)
     if steps is None:
         steps_per_epoch = math.ceil(size / batch_size)
@@ -272,7 +272,8 @@ def _digest(value):
     if isinstance(value, dict):
         for key in sorted(value):
             hasher.update(key.encode())
-            hasher.update(np.ascontiguousarray(value[key]).tobytes())
+            for array in keras.tree.flatten(value[key]):  # a dict or list of inputs too
+                hasher.update(np.ascontiguousarray(array).tobytes())
     else:
         hasher.update(value.encode())
     return hasher.hexdigest()[:16]

@@ -15,7 +15,8 @@ from typing import Callable
 import keras
 import numpy as np
 
-__all__ = ["Experiment", "EXPERIMENTS", "get", "load_model", "load_data"]
+__all__ = ["Experiment", "EXPERIMENTS", "get", "load_model", "load_data", "check_data",
+           "samples", "rows"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,23 +240,44 @@ def load_data(path):
 
 
 def check_data(arrays, source="data"):
-    """The training arrays of `arrays`, checked: `x`, `y`, optional `x_val` with `y_val`."""
+    """The training arrays of `arrays`, checked: `x`, `y`, optional `x_val` with `y_val`.
+
+    Each may be an array, or a list or dict of arrays (a model with several inputs or
+    outputs, a keras_hub model's `token_ids`/`padding_mask`...), every array with one
+    row per sample.
+    """
     missing = [key for key in ("x", "y") if key not in arrays]
     if ("x_val" in arrays) != ("y_val" in arrays):
         missing.append("y_val" if "x_val" in arrays else "x_val")
     if missing:
         raise ValueError(f"{source} lacks array(s) {', '.join(repr(m) for m in missing)}; "
                          "it needs 'x' and 'y', and optionally 'x_val' with 'y_val'")
-    data = {key: np.asarray(arrays[key]) for key in ("x", "y", "x_val", "y_val") if key in arrays}
-    for key, array in data.items():
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or array.ndim == 0:
-            raise ValueError(f"{source}: array {key!r} must be a numeric array with one row per "
-                             f"sample. Received: dtype {array.dtype}, shape {array.shape}")
+    data = {key: keras.tree.map_structure(np.asarray, arrays[key])
+            for key in ("x", "y", "x_val", "y_val") if key in arrays}
+    for key, structure in data.items():
+        for array in keras.tree.flatten(structure):
+            if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or array.ndim == 0:
+                raise ValueError(f"{source}: array {key!r} must be a numeric array with one row "
+                                 f"per sample. Received: dtype {array.dtype}, shape {array.shape}")
     for inputs, targets in (("x", "y"), ("x_val", "y_val")):
-        if inputs in data and (len(data[inputs]) != len(data[targets]) or not len(data[inputs])):
+        if inputs not in data:
+            continue
+        rows = {array.shape[0] for key in (inputs, targets) for array in keras.tree.flatten(data[key])}
+        if len(rows) != 1 or not rows.pop():
             raise ValueError(f"{source}: {inputs!r} and {targets!r} must have the same, non-zero "
-                             f"number of rows. Received: {len(data[inputs])} and {len(data[targets])}")
+                             f"number of rows. Received: {samples(data[inputs])} and "
+                             f"{samples(data[targets])}")
     return data
+
+
+def samples(structure):
+    """The number of rows of an array, or of the first array of a list or dict of them."""
+    return keras.tree.flatten(structure)[0].shape[0]
+
+
+def rows(structure, index):
+    """The rows `index` (a slice or an index array) of an array or of each array of a structure."""
+    return keras.tree.map_structure(lambda array: array[index], structure)
 
 
 def _first_line(error):

@@ -20,6 +20,7 @@ from keras_initcmp import backend, store, theory
 from keras_initcmp import schemes as registry
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.eventfile import EventWriter
+from keras_initcmp.experiments import rows
 from keras_initcmp.lsuv import lsuv
 from keras_initcmp.progress import Progress
 from keras_initcmp.reinit import clone, redraw_kernels, reinitialize
@@ -64,7 +65,7 @@ class TrainTask:
             net.set_weights(self.initial_weights)
         if registry.get(scheme).data_dependent:  # lsuv: on the built model, before training
             redraw_kernels(net, "orthogonal", seed)
-            lsuv(net, self.data["x"][:self.probe_size], orthogonal=False)
+            lsuv(net, rows(self.data["x"], slice(self.probe_size)), orthogonal=False)
         else:
             redraw_kernels(net, scheme, seed)
         net.compile(**keras.saving.deserialize_keras_object(self.compiled),
@@ -85,8 +86,8 @@ class TrainTask:
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             run_log,
-            ActivationHistograms(run_dir, probe_data=x[:self.probe_size],
-                                 probe_labels=y[:self.probe_size]),
+            ActivationHistograms(run_dir, probe_data=rows(x, slice(self.probe_size)),
+                                 probe_labels=rows(y, slice(self.probe_size))),
         ]
         if line is not None:  # first, so that its line is up before the first snapshot
             callbacks.insert(0, Progress(line, f"{scheme} seed {seed}",

@@ -21,7 +21,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from keras_initcmp import backend
+from keras_initcmp import backend, checks
 from keras_initcmp.recording import LayerRecorder, select_layers
 
 __all__ = ["activation_stats", "STATISTICS", "MOMENTS", "SATURATION_THRESHOLD",
@@ -216,11 +216,7 @@ def activation_stats(model, x, layers=None, batch_size=None):
     >>> stats = activation_stats(model, x_test[:1000])
     >>> stats["dense_1"]["std"]
     """
-    if batch_size is not None and (isinstance(batch_size, bool)
-                                   or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(
-            f"Argument `batch_size` must be a positive int or None. Received: batch_size={batch_size!r}"
-        )
+    batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
     x = as_input_tensors(x, "x")
     recorder = LayerRecorder(select_layers(model, layers))
 

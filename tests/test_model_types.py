@@ -48,7 +48,6 @@ class Case:
     data: Callable[[], tuple]  # (x, y) with SAMPLES samples
     paths: tuple  # layer paths that must be observed (all of them, in call order)
     reference: Callable  # (model, x) -> {path: np.ndarray}, independent of recording
-    compare_supported: bool = True  # single-array x and y (what `compare` takes)
     layers: Optional[list] = None  # a selection by path and pattern, and what it selects
     selected: tuple = ()
     callback_layers: Optional[list] = None  # `layers=` for the callback (None: all)
@@ -315,11 +314,11 @@ CASES = {
                    selected=("seq_block/seq_dense_2", "func_block/func_dense_1",
                              "func_block/func_dense_2")),
     "dict_inputs": Case(build_dict_inputs, dict_data, ("dense_a", "dense_b", "join", "out"),
-                        dict_reference, compare_supported=False,
+                        dict_reference,
                         layers=["dense_*"], selected=("dense_a", "dense_b")),
     "multi_output": Case(build_multi_output, multi_output_data,
                          ("trunk", "class_head", "reg_head"), multi_output_reference,
-                         compare_supported=False, layers=["*_head"],
+                         layers=["*_head"],
                          selected=("class_head", "reg_head")),
     "applications_mobilenet_v2": Case(build_mobilenet, image_data(32, 3), MOBILENET_PATHS,
                                       all_layers_reference,
@@ -334,7 +333,7 @@ CASES = {
     "keras_hub_bert": Case(build_bert, bert_data,
                            tuple(f"bert_backbone/{n}" for n in BERT_INNER)
                            + ("classifier_dropout", "logits"),
-                           bert_reference, compare_supported=False,
+                           bert_reference,
                            layers=["bert_backbone/transformer_layer_*"],
                            selected=("bert_backbone/transformer_layer_0",
                                      "bert_backbone/transformer_layer_1")),
@@ -500,13 +499,6 @@ def test_compare_zeros_and_he(case, tmp_path):
     x, y = case.data()
     if case.slow_compare and not SLOW:
         pytest.skip("minutes on two cores; set KERAS_INITCMP_SLOW_TESTS=1")
-    if not case.compare_supported:
-        # `compare` takes `x` and `y` as single numeric arrays (DESIGN.md, driver):
-        # dict inputs and several targets are refused with a ValueError.
-        with pytest.raises(ValueError):
-            keras_initcmp.compare(model, (x, y), schemes=("zeros", "he"), steps=4, epochs=2,
-                                  batch_size=BATCH, logdir=tmp_path, experiment=name)
-        pytest.xfail("compare supports single-array x and y only (driver limitation)")
     records = keras_initcmp.compare(model, (x, y), schemes=("zeros", "he"), steps=4, epochs=2,
                                     batch_size=BATCH, probe_size=PROBE, logdir=tmp_path,
                                     experiment=name)

@@ -5,6 +5,8 @@ import math
 import keras
 import numpy as np
 
+from keras_initcmp.experiments import rows, samples
+
 __all__ = ["EndlessBatches", "OrderedBatches", "training_data", "evaluation_data"]
 
 
@@ -22,9 +24,10 @@ class EndlessBatches(keras.utils.PyDataset):
     def __init__(self, x, y, batch_size, seed=0):
         super().__init__()
         self.x, self.y = x, y
-        self.batch_size = min(batch_size, len(x))
+        self.size = samples(x)
+        self.batch_size = min(batch_size, self.size)
         self.seed = seed
-        self._batches_per_pass = math.ceil(len(x) / self.batch_size)
+        self._batches_per_pass = math.ceil(self.size / self.batch_size)
         self._order = (None, None)
 
     @property
@@ -32,13 +35,13 @@ class EndlessBatches(keras.utils.PyDataset):
         return None
 
     def __getitem__(self, index):
-        if self.batch_size == len(self.x):
+        if self.batch_size == self.size:
             return self.x, self.y
         epoch, batch = divmod(index, self._batches_per_pass)
         if self._order[0] != epoch:
-            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.x)))
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.size))
         picks = self._order[1][batch * self.batch_size:(batch + 1) * self.batch_size]
-        return self.x[picks], self.y[picks]
+        return rows(self.x, picks), rows(self.y, picks)
 
 
 class OrderedBatches(keras.utils.PyDataset):
@@ -47,14 +50,15 @@ class OrderedBatches(keras.utils.PyDataset):
     def __init__(self, x, y, batch_size):
         super().__init__()
         self.x, self.y = x, y
-        self.batch_size = min(batch_size, len(x))
+        self.size = samples(x)
+        self.batch_size = min(batch_size, self.size)
 
     def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(self.size / self.batch_size)
 
     def __getitem__(self, index):
         window = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return self.x[window], self.y[window]
+        return rows(self.x, window), rows(self.y, window)
 
 
 def training_data(x, y, batch_size, seed):

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_initcmp.experiments import samples
 from keras_initcmp.recording import variable_names
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
@@ -99,15 +100,22 @@ def limit_threads(threads):
 
 def training_data(x, y, batch_size, seed):
     """Endless batches, reshuffled every epoch; full-batch: the same tensors every step."""
-    if batch_size >= len(x):
+    x, y = _as_nest(x), _as_nest(y)
+    if batch_size >= samples(x):
         return tf.data.Dataset.from_tensors((x, y)).repeat()
     return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .shuffle(samples(x), seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE))
 
 
 def evaluation_data(x, y, batch_size):
     """One pass in order: a dataset costs Keras ~15 ms a call, arrays ~100 ms."""
-    if batch_size >= len(x):
+    x, y = _as_nest(x), _as_nest(y)
+    if batch_size >= samples(x):
         return tf.data.Dataset.from_tensors((x, y))
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+def _as_nest(structure):
+    # tf.data reads a list as one tensor to stack; several inputs or targets are a tuple.
+    return keras.tree.lists_to_tuples(structure)
