@@ -16,11 +16,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "ActivationHistograms": ("keras_initcmp.callbacks", "ActivationHistograms"),
     "activation_stats": ("keras_initcmp.stats", "activation_stats"),
-    "lsuv": ("keras_initcmp.lsuv", "lsuv"),
+    "lsuv": ("keras_initcmp.unit_variance", "lsuv"),
     "compare": ("keras_initcmp.driver", "compare"),
     "probe": ("keras_initcmp.driver", "probe"),
     "reinitialize": ("keras_initcmp.driver", "reinitialize"),
-    "doctor": ("keras_initcmp.doctor", "doctor"),
+    "doctor": ("keras_initcmp.checkup", "doctor"),
     "report": ("keras_initcmp.report", None),
 }
 

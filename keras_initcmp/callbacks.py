@@ -16,7 +16,7 @@ from keras import ops
 
 from keras_initcmp import backend, checks
 from keras_initcmp.eventfile import EventWriter
-from keras_initcmp.recording import LayerRecorder, select_layers
+from keras_initcmp.recording import LayerRecorder, ensure_built, select_layers
 from keras_initcmp.stats import (STATISTICS, alive_units, as_input_tensors, buckets, flat,
                                  layer_moments, moments_to_stats, scalar_tag)
 
@@ -176,6 +176,7 @@ class ActivationHistograms(keras.callbacks.Callback):
         """Create the writer and compile the snapshot: once per model."""
         if self.model is None:
             raise ValueError("Call `set_model(model)` before `snapshot(step)` outside `fit`.")
+        ensure_built(self.model, self.probe_data)
         recorder = LayerRecorder(select_layers(self.model, self.layers))
         self._writer = EventWriter(self.log_dir)
         self._snapshot_function = backend.get().snapshot_function(

@@ -24,6 +24,12 @@ def _parser():
                             "doctor": _doctor, "list": _list})
 
 
+ARTICLE = (("compare", "--experiment", "circles", "--seeds", "3"),
+           ("probe", "--activation", "tanh"),
+           ("probe", "--activation", "relu"))
+"""The article's comparison, command by command (`keras-initcmp article`, compare.sh)."""
+
+
 # --- the commands -------------------------------------------------------------------
 
 
@@ -117,7 +123,7 @@ def _probe(args, out):
 
 
 def _doctor(args, out):
-    from keras_initcmp.doctor import LEVELS, doctor
+    from keras_initcmp.checkup import LEVELS, doctor
     if ":" in args.model and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     model = _load("--model", experiments.load_model, args.model)
@@ -157,6 +163,25 @@ def _make_report(args, out):
         out.write(f"missing: {line}\n")
     out.write(f"report: {result.path} ({len(result.figures)} figures, also in TensorBoard's "
               "Images tab)\n")
+
+
+def _article(options, out):
+    """Every command of `ARTICLE` with `options`, then a report of each, in one process:
+    TensorFlow (or JAX, PyTorch) starts once, not six times."""
+    folders = []
+    for command in ARTICLE:
+        argv = [*command, *options]
+        out.write(f"\n$ {PROG} {' '.join(argv)}\n")
+        step = _parser().parse_args(argv)
+        step.run(step, out)
+        experiment = "circles" if command[0] == "compare" else f"probe-{step.activation}"
+        folders.append(os.path.join(step.logdir, experiment))
+    for folder in folders:
+        out.write(f"\n$ {PROG} report {folder}\n")
+        step = _parser().parse_args(["report", folder])
+        step.run(step, out)
+    logdir = os.path.dirname(folders[0])
+    out.write(f"\nAll three experiments in one TensorBoard:  tensorboard --logdir {logdir}\n")
 
 
 def _load(option, loader, value):
@@ -200,9 +225,14 @@ def main(argv=None):
     # Spawned --jobs workers inherit this before TensorFlow loads in them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        _start_multiworker(sys.argv[1:] if argv is None else argv)
-        args = _parser().parse_args(argv)
-        status = args.run(args, sys.stdout)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        _start_multiworker(argv)
+        if argv[:1] == ["article"] and not {"-h", "--help"} & set(argv[1:]):
+            # Its options belong to the commands it runs, so argparse does not read them.
+            status = _article(argv[1:], sys.stdout)
+        else:
+            args = _parser().parse_args(argv)
+            status = args.run(args, sys.stdout)
     except ValueError as error:
         fail(error)
     except KeyboardInterrupt:

@@ -122,7 +122,7 @@ def parser(commands):
         "one network and see the result in TensorBoard."),
         epilog=f"Start with: {PROG} compare   (then {PROG} probe --activation relu)")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                             metavar="{compare,probe,report,doctor,list}")
+                             metavar="{compare,probe,report,doctor,list,article}")
 
     compare = sub.add_parser(
         "compare", help="train the same network under each scheme",
@@ -249,5 +249,13 @@ def parser(commands):
 
     listing = sub.add_parser("list", help="schemes and experiments, one line each")
     listing.set_defaults(run=commands["list"])
+
+    # Run by cli.main itself, which hands the options on; listed here for --help.
+    sub.add_parser(
+        "article", help="the article's whole comparison in one process (what compare.sh runs)",
+        usage=f"{PROG} article [OPTIONS]",
+        description="compare --experiment circles --seeds 3, probe --activation tanh, probe "
+        "--activation relu, then a report of each; OPTIONS (e.g. --logdir DIR --jobs 2 "
+        "--overwrite --quiet) go to the compare and probe commands.")
     return top
 

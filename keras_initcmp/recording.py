@@ -19,7 +19,15 @@ import fnmatch
 
 import keras
 
-__all__ = ["layer_paths", "select_layers", "LayerRecorder"]
+__all__ = ["layer_paths", "select_layers", "LayerRecorder", "ensure_built"]
+
+
+def ensure_built(model, x):
+    """Build a model that is not built yet (a subclassed model before `fit`'s first step)
+    by one eager call on the first sample of `x`: Keras builds it inside the first
+    compiled call otherwise, and the outputs recorded there belong to its scratch graph."""
+    if not model.built:
+        model(keras.tree.map_structure(lambda array: array[:1], x), training=False)
 
 
 def layer_paths(model):

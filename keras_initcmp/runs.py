@@ -21,7 +21,7 @@ from keras_initcmp import schemes as registry
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.experiments import rows
-from keras_initcmp.lsuv import lsuv
+from keras_initcmp.unit_variance import lsuv
 from keras_initcmp.progress import Progress
 from keras_initcmp.reinit import clone, redraw_kernels, reinitialize
 from keras_initcmp.stats import activation_stats

@@ -22,7 +22,7 @@ import keras
 from keras import ops
 
 from keras_initcmp import backend, checks
-from keras_initcmp.recording import LayerRecorder, select_layers
+from keras_initcmp.recording import LayerRecorder, ensure_built, select_layers
 
 __all__ = ["activation_stats", "STATISTICS", "MOMENTS", "SATURATION_THRESHOLD",
            "scalar_prefix", "scalar_tag", "as_input_tensors"]
@@ -218,6 +218,7 @@ def activation_stats(model, x, layers=None, batch_size=None):
     """
     batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
     x = as_input_tensors(x, "x")
+    ensure_built(model, x)
     recorder = LayerRecorder(select_layers(model, layers))
 
     def batch_moments(activations, gradients, weights):

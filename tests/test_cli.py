@@ -160,3 +160,23 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, user_files, tmp_path, c
     assert err.startswith("keras-initcmp: error: ") and message.format(u=user_files) in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not os.listdir(tmp_path)  # nothing written
+
+
+def test_article_runs_every_command_and_report_in_one_process(tmp_path, capsys, monkeypatch):
+    """What compare.sh runs: the commands of `cli.ARTICLE` with the options, then reports."""
+    monkeypatch.setattr(cli, "ARTICLE", (
+        ("compare", "--experiment", "circles", "--steps", "20", "--epochs", "2",
+         "--schemes", "zeros,he"),
+        ("probe", "--activation", "tanh", "--sizes", "20,10,5", "--samples", "300",
+         "--schemes", "zeros,he")))
+    status, out, _ = run_main(capsys, "article", "--logdir", str(tmp_path), "--quiet")
+    assert status == 0
+    circles = json.loads((tmp_path / "circles" / "results.json").read_text())
+    assert [(r["scheme"], r["steps"]) for r in circles] == [("zeros", 20), ("he", 20)]
+    probe = json.loads((tmp_path / "probe-tanh" / "results.json").read_text())
+    assert [(r["scheme"], r["layer"]) for r in probe][:2] == [("zeros", "layer_1"), ("zeros", "layer_2")]
+    assert all(r["std"] == 0 for r in probe if r["scheme"] == "zeros")
+    for folder in ("circles", "probe-tanh"):  # each report names its schemes' results
+        report = (tmp_path / folder / "report.md").read_text()
+        assert "zeros" in report and "he" in report
+    assert out.count("$ keras-initcmp ") == 4

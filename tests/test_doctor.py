@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from keras_initcmp import cli, initializers
-from keras_initcmp.doctor import doctor
+from keras_initcmp.checkup import doctor
 
 # The module itself: the package's `doctor` attribute is the function (exported lazily).
-doctor_module = importlib.import_module("keras_initcmp.doctor")
+doctor_module = importlib.import_module("keras_initcmp.checkup")
 
 WIDTH = 64
 DEPTH = 30
@@ -202,7 +202,7 @@ def test_doctor_under_jax_in_a_subprocess():
         sys.path.insert(0, sys.argv[1])
         from test_doctor import batch, relu_mlp
         from keras_initcmp import initializers
-        from keras_initcmp.doctor import doctor
+        from keras_initcmp.checkup import doctor
         sick = doctor(relu_mlp(initializers.Xavier, depth=10, width=32), *batch(64, 32))
         healthy = doctor(relu_mlp(initializers.He, depth=10, width=32), *batch(64, 32))
         print(json.dumps([keras.backend.backend(), [(f.code, f.layer) for f in sick.findings],

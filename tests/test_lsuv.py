@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_initcmp import lsuv
-from keras_initcmp.lsuv import MIN_SAMPLES
+from keras_initcmp.unit_variance import MIN_SAMPLES
 
 @pytest.fixture(autouse=True, scope="module")
 def fresh_keras_names():

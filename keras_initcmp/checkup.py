@@ -27,7 +27,7 @@ from keras_initcmp.findings import (  # noqa: F401 (re-exported: the rules' cons
     INPUT_SCALE_SPAN, LEVELS, MIN_DEPTH, SATURATING, SATURATION_SHARE, SIGNAL_FACTOR,
     SIGNAL_SPAN, SUGGESTION_DEPTH, UNIT_SATURATING, VANISHED_STD, Finding, fans, findings,
     suggest_scheme)
-from keras_initcmp.recording import LayerRecorder, select_layers
+from keras_initcmp.recording import LayerRecorder, ensure_built, select_layers
 
 __all__ = ["doctor", "DoctorReport", "Finding", "suggest_scheme", "LEVELS"]
 
@@ -148,6 +148,7 @@ def doctor(model, x, y=None, layers=None, loss=None):
                              "compiled with a loss. Received: loss=None")
     elif loss is not None:
         raise ValueError("Argument `loss` needs `y` (the targets). Received: y=None")
+    ensure_built(model, x)
     selected = select_layers(model, layers)
     recorder = LayerRecorder(selected)
     results = backend.get().snapshot_function(runner, recorder, _summarize)(x, y)
