@@ -7,51 +7,24 @@ The server, chromedriver and Chromium run in sessions of their own and are ended
 id on teardown, failure or not; the teardown then checks that no process is left.
 """
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 import tbharness
+from e2e_logs import (EPOCHS, FINAL_METRICS, LAYERS, PROBE_LAYERS, PROBE_ROWS, SAMPLES, SCHEMES,
+                      SEEDS, make_logs)
 from events import read_events
-from keras_initcmp import driver, layout
+from keras_initcmp import layout
 
-# Tiny on purpose: the point is the path from event files to the screen, not training.
-LAYERS = {"h1": 8, "h2": 4, "out": 1}  # compare net: layer name -> units
-SAMPLES, EPOCHS, STEPS = 48, 3, 15
-SCHEMES, SEEDS = ("zeros", "he"), 2
-PROBE_SIZES, PROBE_ROWS = (20, 12, 6), 100  # probe: input width, layer widths; histogram rows
-PROBE_LAYERS = {f"layer_{index}": width for index, width in enumerate(PROBE_SIZES[1:], start=1)}
-FINAL_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 LOAD_TIMEOUT = 90  # seconds for TensorBoard to load everything (about 2 s when idle)
-
-
-def _model():
-    return keras.Sequential([keras.Input((2,))] + [
-        keras.layers.Dense(units, activation="sigmoid" if name == "out" else "tanh", name=name)
-        for name, units in LAYERS.items()])
-
-
-def _make_logs(logdir):
-    """Writes the experiments; returns `{experiment: results.json records}`."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(SAMPLES, 2)).astype("float32")
-    y = (x[:, 0] * x[:, 1] > 0).astype("float32")
-    data = (x, y, x[:16], y[:16])
-    settings = dict(loss="binary_crossentropy", metrics=["accuracy"], batch_size=None)
-    return {
-        "tiny": driver.compare(_model(), data, SCHEMES, SEEDS, experiment="tiny", logdir=logdir,
-                               epochs=EPOCHS, steps=STEPS, **settings),
-        # A second experiment with a scheme and seed in common with the first.
-        "tiny-b": driver.compare(_model(), data, ("he",), 1, experiment="tiny-b",
-                                 logdir=logdir, epochs=1, steps=5, **settings),
-        "probe-tanh": driver.probe(("random", "xavier"), 1, sizes=PROBE_SIZES,
-                                   activation="tanh", samples=300, batch_size=100,
-                                   histogram_samples=PROBE_ROWS, logdir=logdir),
-    }
 
 
 def _run_names(records):
@@ -104,14 +77,26 @@ class Served:
         assert self.board.get("/data/plugin/custom_scalars/layout").get("category")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tensorboard-e2e")
+def _logs_of(backend, logdir):
+    """The experiments written on `backend`: here, or in a process without TensorFlow."""
+    if backend == "tensorflow":
+        return make_logs(logdir)
+    script = os.path.join(os.path.dirname(__file__), "e2e_logs.py")
+    result = subprocess.run([sys.executable, script, str(logdir)], capture_output=True,
+                            text=True, timeout=600, check=False,
+                            env={**os.environ, "KERAS_BACKEND": backend})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module", params=["tensorflow", "jax"])
+def served(tmp_path_factory, request):
+    root = tmp_path_factory.mktemp(f"tensorboard-e2e-{request.param}")
     start = time.perf_counter()
     board = tbharness.TensorBoard(root / "logs", root)
     try:
         board.start(wait=False)  # starts (seconds) while the driver writes
-        records = _make_logs(root / "logs")
+        records = _logs_of(request.param, root / "logs")
         written = time.perf_counter() - start
         board.wait_ready()
         served = Served(root, board, records)
