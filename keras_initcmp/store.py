@@ -30,11 +30,11 @@ relatively, so that this file loads without the package's `__init__` (which load
 import contextlib
 import json
 import os
-import re
 import shutil
 import tempfile
 
 from . import store_files as files
+from . import store_runs as run_folders
 from .checks import non_negative_int
 from .store_files import COMPARE_FIELDS, PROBE_FIELDS, fields_for, plain_name as _plain_name
 from .store_files import listdir as _listdir, remove_file as _remove_file
@@ -54,10 +54,7 @@ REPORT_SUFFIX = ".report"
 """Ends the name of the root event file with the report's images."""
 
 _EVENTS_PREFIX = "events.out.tfevents."
-_RUN = re.compile(r"seed-(\d+)")
-_STAGING = re.compile(r"\.seed-(\d+)\.([0-9a-f]{16})\.\w+")
-_ASIDE = re.compile(r"\.replaced-seed-(\d+)\.\w+")
-_ADVICE = "Pass overwrite=True (--overwrite) to replace {}, or choose another logdir."
+_ADVICE = files.ADVICE
 
 
 
@@ -119,8 +116,8 @@ class Experiment:
     def runs(self):
         """`(scheme, seed)` of every finished run folder, in rank order."""
         found = [(scheme, int(match.group(1)))
-                 for scheme in self._scheme_folders()
-                 for match in map(_RUN.fullmatch, _listdir(os.path.join(self.folder, scheme)))
+                 for scheme in run_folders.scheme_folders(self.folder)
+                 for match in map(run_folders.RUN.fullmatch, _listdir(os.path.join(self.folder, scheme)))
                  if match and os.path.isdir(os.path.join(self.folder, scheme, match.group(0)))]
         return sorted(found, key=lambda run: self._sort_key(*run))
 
@@ -128,8 +125,8 @@ class Experiment:
         """`(scheme, seed)` of every run being written, or left unfinished by a sweep that
         stopped (until the next sweep removes it), in rank order."""
         found = {(scheme, int(match.group(1)))
-                 for scheme in self._scheme_folders()
-                 for match in map(_STAGING.fullmatch, _listdir(os.path.join(self.folder, scheme)))
+                 for scheme in run_folders.scheme_folders(self.folder)
+                 for match in map(run_folders.STAGING.fullmatch, _listdir(os.path.join(self.folder, scheme)))
                  if match}
         return sorted(found, key=lambda run: self._sort_key(*run))
 
@@ -209,17 +206,20 @@ class Experiment:
             self._start_session()
             try:
                 others = self._live_sessions()
-                self._clean(others)
+                run_folders.clean(self.folder, others | {self._session[0]})
                 if overwrite:
                     if others:
                         raise ValueError(f"{self.folder} is being written by another sweep "
                                          "right now: overwrite would remove its runs. Wait "
                                          "for it to finish, or choose another logdir.")
-                    self._remove_runs_and_results()
+                    run_folders.remove_runs(self.folder)
+                    for name in (RESULTS_JSON, RESULTS_CSV):
+                        _remove_file(os.path.join(self.folder, name))
                     records = []
                 else:
                     records = self._opening_records()
-                    self._check_previous_settings(settings, records, others)
+                    files.check_previous_settings(self.folder, self._settings_path, settings,
+                                                  records, others)
                     if records:  # a sweep killed between the two files left the CSV behind
                         self._write_if_changed(RESULTS_CSV, files.csv_text(records))
                 self._write_if_changed(SETTINGS_JSON, json.dumps(settings, indent=1))
@@ -243,7 +243,7 @@ class Experiment:
                    for record in self._read_records()):
                 return None
             others = self._live_sessions()
-            for match in map(_STAGING.fullmatch, _listdir(scheme_dir)):
+            for match in map(run_folders.STAGING.fullmatch, _listdir(scheme_dir)):
                 if match and int(match.group(1)) == seed and match.group(2) in others:
                     return None
             os.makedirs(scheme_dir, exist_ok=True)
@@ -272,7 +272,7 @@ class Experiment:
                              f"{seed!r}). Received: records={records!r:.200}")
         with self._locked():
             try:
-                self._check_current_settings()
+                files.check_current_settings(self.folder, self._settings_path, self.settings)
             except ValueError:
                 self.abandon_run(staging)
                 raise
@@ -309,7 +309,7 @@ class Experiment:
         self._check_open()
         records = files.as_records(records)
         with self._locked():
-            self._check_current_settings()
+            files.check_current_settings(self.folder, self._settings_path, self.settings)
             return self._merge_and_write(self._read_records(), records)
 
     def close(self):
@@ -345,47 +345,6 @@ class Experiment:
                                    else self._session[0])
 
 
-    def _clean(self, others):
-        """Removes what stopped sweeps left behind. Locked, so no write is in progress."""
-        live = others | {self._session[0]}
-        for name in _listdir(self.folder):
-            if name.startswith(files.TEMPORARY):
-                _remove_file(os.path.join(self.folder, name))
-        for scheme in self._scheme_folders():
-            scheme_dir = os.path.join(self.folder, scheme)
-            removed = False
-            for name in _listdir(scheme_dir):
-                path = os.path.join(scheme_dir, name)
-                staging, aside = _STAGING.fullmatch(name), _ASIDE.fullmatch(name)
-                if staging and staging.group(2) not in live:
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed = True
-                elif aside:  # killed while replacing a finished run: finish the swap
-                    target = os.path.join(scheme_dir, f"seed-{aside.group(1)}")
-                    if os.path.lexists(target):
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        os.rename(path, target)
-            if removed:
-                files.remove_empty_folder(scheme_dir)
-
-    def _remove_runs_and_results(self):
-        for scheme in self._scheme_folders():
-            scheme_dir = os.path.join(self.folder, scheme)
-            runs = [name for name in _listdir(scheme_dir)
-                    if (_RUN.fullmatch(name) or _STAGING.fullmatch(name) or _ASIDE.fullmatch(name))
-                    and os.path.isdir(os.path.join(scheme_dir, name))]
-            for name in runs:
-                shutil.rmtree(os.path.join(scheme_dir, name), ignore_errors=True)
-            if runs:
-                files.remove_empty_folder(scheme_dir)
-        for name in (RESULTS_JSON, RESULTS_CSV):
-            _remove_file(os.path.join(self.folder, name))
-
-    def _scheme_folders(self):
-        return [name for name in _listdir(self.folder)
-                if not name.startswith(".") and os.path.isdir(os.path.join(self.folder, name))]
-
     def _opening_records(self):
         try:
             return self._read_records()
@@ -395,38 +354,9 @@ class Experiment:
     def _read_records(self):
         return files.read_records(os.path.join(self.folder, RESULTS_JSON))
 
-    def _read_settings(self):
-        """`settings.json` as a dict, `None` if there is none; raises if it is damaged."""
-        return files.read_settings(os.path.join(self.folder, SETTINGS_JSON))
-
-    def _check_previous_settings(self, settings, records, others):
-        if not records and not others:
-            return  # nothing to keep: the settings of an empty experiment may change
-        try:
-            previous = self._read_settings()
-        except ValueError as error:
-            raise ValueError(f"{error}. {_ADVICE.format('it')}") from None
-        previous = {} if previous is None else previous
-        if previous == settings:
-            return
-        changed = ", ".join(files.changed_keys(settings, previous))
-        if records:
-            raise ValueError(f"{self.folder} holds results from other settings (different "
-                             f"{changed}). {_ADVICE.format('them')}")
-        raise ValueError(f"{self.folder} is being written by another sweep with other "
-                         f"settings (different {changed}). Wait for it to finish, or choose "
-                         "another logdir.")
-
-    def _check_current_settings(self):
-        try:
-            current = self._read_settings()
-        except ValueError:
-            current = None
-        if current != self.settings:
-            changed = ", ".join(files.changed_keys(self.settings, current or {}))
-            raise ValueError(f"{self.folder} holds other settings now (different {changed}): "
-                             "it was replaced while this sweep ran, and this sweep's new "
-                             "results were not written. Choose another logdir.")
+    @property
+    def _settings_path(self):
+        return os.path.join(self.folder, SETTINGS_JSON)
 
     def _check_open(self):
         if self._session is None:

@@ -305,3 +305,39 @@ def write_atomic(path, text):
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+ADVICE = "Pass overwrite=True (--overwrite) to replace {}, or choose another logdir."
+
+
+def check_previous_settings(folder, path, settings, records, others):
+    """Refuses to open `folder` for `settings` if its results (or a live sweep, `others`)
+    are from other settings; the settings of an empty experiment may change."""
+    if not records and not others:
+        return
+    try:
+        previous = read_settings(path)
+    except ValueError as error:
+        raise ValueError(f"{error}. {ADVICE.format('it')}") from None
+    previous = {} if previous is None else previous
+    if previous == settings:
+        return
+    changed = ", ".join(changed_keys(settings, previous))
+    if records:
+        raise ValueError(f"{folder} holds results from other settings (different "
+                         f"{changed}). {ADVICE.format('them')}")
+    raise ValueError(f"{folder} is being written by another sweep with other settings "
+                     f"(different {changed}). Wait for it to finish, or choose another logdir.")
+
+
+def check_current_settings(folder, path, settings):
+    """Refuses to write into `folder` once its settings file is not `settings` any more."""
+    try:
+        current = read_settings(path)
+    except ValueError:
+        current = None
+    if current != settings:
+        changed = ", ".join(changed_keys(settings, current or {}))
+        raise ValueError(f"{folder} holds other settings now (different {changed}): it was "
+                         "replaced while this sweep ran, and this sweep's new results were "
+                         "not written. Choose another logdir.")
