@@ -123,6 +123,143 @@ def test_probe_std_by_depth_equals_results_json(runs):
     assert table["layers"] == ["layer_1", "layer_2", "layer_3"]
 
 
+def test_probe_predicted_std_is_plotted_dashed_and_tabled_beside_the_measured(runs):
+    folder, report = runs["probe"]
+    depth, table = report.data["signal_by_depth"], report.data["std_table"]
+    text = (folder / "report.md").read_text()
+    assert sorted(depth["predicted"]) == sorted(PROBE_SCHEMES)
+    for scheme in PROBE_SCHEMES:
+        predicted = [r["predicted_std"] for r in results(folder) if r["scheme"] == scheme]
+        assert all(isinstance(value, float) for value in predicted)
+        assert depth["predicted"][scheme] == predicted
+        assert [table["schemes"][scheme][layer]["predicted_std"]
+                for layer in table["layers"]] == predicted
+        row = f"| {scheme}, predicted | " + " | ".join(f"{v:.3g}" for v in predicted) + " |"
+        assert row in text
+        # The scalars in the run folder hold the same prediction.
+        events = read_events(folder / scheme / "seed-0")
+        np.testing.assert_allclose([float(dict(events[f"predicted_std/{layer}"])[0])
+                                    for layer in table["layers"]], predicted, rtol=1e-6)
+
+
+def test_dead_units_read_back_equal_to_the_logged_scalars(runs):
+    folder, report = runs["compare"]
+    dead = report.data["dead_units"]
+    assert dead["moments"] == ["init", "end"] and dead["layers"] == ["hidden", "out"]
+    for scheme in SCHEMES:
+        events = [read_events(folder / scheme / f"seed-{seed}") for seed in range(SEEDS)]
+        for moment, step in (("init", 0), ("end", EPOCHS)):
+            values = np.array([[float(dict(e[f"activation_dead_units/{layer}"])[step])
+                                for layer in dead["layers"]] for e in events])
+            np.testing.assert_allclose(dead["lines"][moment][scheme], values.mean(0), rtol=1e-6)
+            grid = report.data[f"histograms_{moment}"]
+            for layer, value in zip(dead["layers"], values[0]):  # the lowest seed is drawn
+                assert grid["panels"][scheme][layer]["dead_units"] == pytest.approx(value)
+    # Zero init: every hidden unit is relu(0) = 0 for every sample, all dead.
+    assert dead["lines"]["init"]["zeros"][0] == 1.0
+    text = (folder / "report.md").read_text()
+    assert "Dead units per layer at initialization" in text
+    assert "| zeros | 100% |" in text
+    assert "dead the share of units" in text  # the histograms' caption
+
+    folder, report = runs["probe"]
+    for scheme in PROBE_SCHEMES:
+        events = read_events(folder / scheme / "seed-0")
+        logged = [float(dict(events[f"activation_dead_units/{layer}"])[0])
+                  for layer in report.data["std_table"]["layers"]]
+        assert report.data["dead_units"]["lines"]["init"][scheme] == pytest.approx(logged)
+        assert [report.data["std_table"]["schemes"][scheme][layer]["dead_units"]
+                for layer in report.data["std_table"]["layers"]] == pytest.approx(logged)
+
+
+_PROBE_LAYERS = ("layer_1", "layer_2")
+_PROBE_KNOWN = {  # scheme: (std, predicted_std per layer; None: null, "absent": no key, dead)
+    "he": ([0.58, 0.57], [0.584, 0.581], [0.25, 0.5]),
+    "lsuv": ([1.0, 1.0], [None, None], None),
+    "old": ([0.3, 0.1], "absent", None)}
+
+
+def _write_known_probe(folder):
+    """A probe folder written by `EventWriter` alone: known std, prediction and dead units."""
+    records = []
+    for scheme, (stds, predicted, dead) in _PROBE_KNOWN.items():
+        writer = EventWriter(folder / scheme / "seed-0", filename_suffix=".v2")
+        for index, layer in enumerate(_PROBE_LAYERS):
+            writer.histogram(f"activations/{layer}", _HE_ROWS, 0)
+            writer.scalar(f"activation_std/{layer}", stds[index], 0)
+            if dead is not None:
+                writer.scalar(f"activation_dead_units/{layer}", dead[index], 0)
+            if predicted != "absent" and predicted[index] is not None:
+                writer.scalar(f"predicted_std/{layer}", predicted[index], 0)
+            record = {"scheme": scheme, "seed": 0, "layer": layer, "mean": 0.1,
+                      "std": stds[index], "zero_fraction": 0.5, "saturation": 0.0,
+                      "nonfinite": 0}
+            if predicted != "absent":
+                record["predicted_std"] = predicted[index]
+            records.append(record)
+        writer.close()
+    (folder / "results.json").write_text(json.dumps(records))
+    (folder / "settings.json").write_text(json.dumps(
+        {"kind": "probe", "sizes": [8, 6, 4], "activation": "relu", "samples": 64}))
+
+
+def test_known_probe_prediction_and_dead_units_read_back_and_absent_gracefully(tmp_path):
+    folder = tmp_path / "probe-relu"
+    _write_known_probe(folder)
+    report = make_report(folder, tensorboard=False)
+    assert report.missing == []
+    depth, table = report.data["signal_by_depth"], report.data["std_table"]
+    assert depth["predicted"] == {"he": [0.584, 0.581]}  # null and absent: nothing extra
+    assert table["schemes"]["he"]["layer_2"]["predicted_std"] == 0.581
+    assert table["schemes"]["lsuv"]["layer_1"]["predicted_std"] is None
+    assert table["schemes"]["old"]["layer_1"]["predicted_std"] is None
+    dead = report.data["dead_units"]
+    assert dead["moments"] == ["init"] and dead["lines"]["init"] == {"he": [0.25, 0.5]}
+    assert [table["schemes"][s]["layer_1"]["dead_units"] for s in _PROBE_KNOWN] == [0.25, None,
+                                                                                    None]
+    panels = report.data["histograms_init"]["panels"]
+    assert panels["he"]["layer_2"]["dead_units"] == 0.5
+    assert panels["old"]["layer_2"]["dead_units"] is None
+
+    text = (folder / "report.md").read_text()
+    assert "| he | 0.58 | 0.57 |\n| he, predicted | 0.584 | 0.581 |\n| lsuv | 1 | 1 |" in text
+    assert "lsuv, predicted" not in text and "old, predicted" not in text
+    dead_table = text.split("Dead units per layer at initialization")[1]
+    assert "| he | 25% | 50% |\n\n" in dead_table and "| lsuv |" not in dead_table
+    assert "mean-field prediction" in text
+
+    # The figure: one dashed line, in he's colour, on the std panel; the legend says so.
+    from keras_initcmp.report import draw
+    figure = draw.plot_depth(report.data["signal_by_depth"])
+    [ax] = figure.axes
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_gid() for line in dashed] == ["he"]
+    np.testing.assert_allclose(dashed[0].get_ydata(), [0.584, 0.581])
+    assert dashed[0].get_color() == scheme_color("he")
+    labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert "measured" in labels and any(label.startswith("theory") for label in labels)
+
+    # Older results: no prediction, no dead units anywhere, nothing extra drawn or written.
+    older = tmp_path / "older"
+    shutil.copytree(folder, older)
+    records = [{k: v for k, v in r.items() if k != "predicted_std"}
+               for r in results(older)]
+    (older / "results.json").write_text(json.dumps(records))
+    for scheme in _PROBE_KNOWN:
+        for path in (older / scheme / "seed-0").glob("*tfevents*"):
+            path.unlink()
+        writer = EventWriter(older / scheme / "seed-0", filename_suffix=".v2")
+        for layer in _PROBE_LAYERS:
+            writer.histogram(f"activations/{layer}", _HE_ROWS, 0)
+        writer.close()
+    report = make_report(older, tensorboard=False)
+    assert report.data["signal_by_depth"]["predicted"] == {} and "dead_units" not in report.data
+    text = (older / "report.md").read_text()
+    assert "predicted" not in text and "Dead units" not in text and "dashed" not in text.lower()
+    figure = draw.plot_depth(report.data["signal_by_depth"])
+    assert not [line for line in figure.axes[0].get_lines() if line.get_linestyle() == "--"]
+
+
 def test_cost_curves_plot_mean_and_band_over_seeds_against_steps(runs):
     folder, report = runs["compare"]
     curves = report.data["cost_curves"]

@@ -9,7 +9,11 @@ next to them, `report.md` with PNG figures:
 - `histograms_init.png`, and `histograms_end.png` after training: activation
   histograms, rows = schemes, columns = layers, one x-range per column.
 - `signal_by_depth.png`: activation std (log scale) against layer index per scheme,
-  at initialization and at the end; gradient norm by depth where it was logged.
+  at initialization and at the end, with the mean-field prediction dashed where the
+  runs have one (`predicted_std`); gradient norm by depth where it was logged.
+
+Histogram panels and `report.md` give the share of exact zeros and, where the runs
+logged `activation_dead_units/<layer>`, of dead units (0 for every probe sample).
 
 The same figures go to TensorBoard's Images dashboard, tags `report/<figure>`, in an
 event file of the experiment's root run (the folder itself). The library never
@@ -52,7 +56,10 @@ class Report:
         kind: `"compare"` or `"probe"`.
         figures: `{name: png path}` for the figures made (see `FIGURES`).
         data: `{name: plotted data}` per figure, plus `"final"` (compare: final
-            numbers per scheme) or `"std_table"` (probe: std per scheme and layer).
+            numbers per scheme) or `"std_table"` (probe: std, `predicted_std`, zero
+            and dead-unit shares per scheme and layer), and `"dead_units"` where
+            logged. `data["signal_by_depth"]["predicted"]` is `{scheme: [predicted
+            std per layer]}` (empty without theory).
         colors: `{scheme: colour}` used in every figure.
         missing: One line per run that is missing or unfinished, or figure not made.
     """

@@ -2,8 +2,9 @@
 
 `figure_data(experiment)` gives `{name: data}` per figure that can be made (see
 `keras_initcmp.report.FIGURES`), plus `"final"` (compare: final numbers per scheme)
-or `"std_table"` (probe: std per scheme and layer), and one line per figure that
-cannot. These dicts are `Report.data`: tests check them against the event files.
+or `"std_table"` (probe: std, its mean-field prediction and the zero shares per scheme
+and layer), `"dead_units"` where runs logged `activation_dead_units/<layer>`, and one
+line per figure that cannot. These dicts are `Report.data`: tests check them against the event files.
 """
 
 import itertools
@@ -20,7 +21,10 @@ SHOWN_SHARE = 0.999
 """Share of each histogram's values inside its column's x-range."""
 QUANTITIES = ("activation_std", "gradient_norm")
 """The per-layer scalars of the signal-by-depth figure, in row order."""
-_PANEL_STATS = ("std", "zero_fraction", "saturation")
+_PANEL_STATS = ("std", "zero_fraction", "saturation", "dead_units")
+_CELL_STATS = _PANEL_STATS + ("predicted_std",)
+_DEAD = "activation_dead_units"
+_PREDICTED = "predicted_std"
 
 
 def figure_data(experiment):
@@ -36,6 +40,9 @@ def figure_data(experiment):
             missing.append("cost curves: no loss curve in any run's event files")
     else:
         data["std_table"] = probe_std_table(experiment)
+    dead = dead_unit_data(experiment)
+    if dead["moments"]:
+        data["dead_units"] = dead
     for moment in ("init",) if experiment.kind == "probe" else ("init", "end"):
         grid = histogram_data(experiment, moment)  # a probe never trains: there is no end
         if grid["schemes"]:
@@ -135,14 +142,25 @@ def _histogram_row(experiment, scheme, seed, moment):
 
 
 def _panel_stats(experiment, scheme, seed, layer, step):
-    """`std`, `zero_fraction` and `saturation` of the layer at `step` (`None` if unknown):
-    a probe's from `results.json` (over all samples), else the run's logged scalars."""
+    """`std`, `zero_fraction`, `saturation` and `dead_units` of the layer at `step`
+    (`None` if unknown): a probe's from `results.json` (over all samples) where it has
+    them, else the run's logged scalars (`dead_units`: always the scalar)."""
     record = experiment.record(scheme, seed, layer) if experiment.kind == "probe" else None
-    if record is not None:
-        return {key: record.get(key) for key in _PANEL_STATS}
-    values = {key: experiment.value(scheme, seed, f"activation_{key}/{layer}", step)
-              for key in _PANEL_STATS}
-    return {key: None if value is None else float(value) for key, value in values.items()}
+    stats = {}
+    for key in _PANEL_STATS:
+        if record is not None and key in record:
+            stats[key] = record[key]
+        else:
+            stats[key] = _scalar(experiment, scheme, seed, f"activation_{key}/{layer}", step)
+    return stats
+
+
+def _scalar(experiment, scheme, seed, tag, step):
+    """A run's 0-d value of `tag` at `step` as a finite float, else `None`."""
+    value = experiment.value(scheme, seed, tag, step)
+    if value is None or np.ndim(value) != 0 or not math.isfinite(float(value)):
+        return None
+    return float(value)
 
 
 def _column_range(panels, layer):
@@ -185,13 +203,54 @@ def depth_data(experiment):
         lines = {scheme: line for scheme, line in lines.items() if line}
         if lines:
             quantities.setdefault(quantity, {})[moment] = lines
+    predicted = predicted_lines(experiment) if "activation_std" in quantities else {}
     return {"layers": experiment.layers if quantities else [], "quantities": quantities,
-            "moments": list(moments), "kind": experiment.kind, "experiment": experiment.name}
+            "predicted": predicted, "moments": list(moments), "kind": experiment.kind,
+            "experiment": experiment.name}
 
 
-def _depth_values(experiment, quantity, moment, layer):
-    """`{(scheme, seed): value}` of one layer's quantity at `moment`, in every run."""
-    if experiment.kind == "probe":  # results.json: std over all samples, at init only
+def predicted_lines(experiment):
+    """`{scheme: [predicted std per layer, None where none]}`: the mean-field prediction
+    at initialization (`predicted_std` of `results.json`, else the runs' step-0 scalars
+    `predicted_std/<layer>`), mean over seeds; schemes without any value left out."""
+    lines = {}
+    for scheme in experiment.schemes:
+        line = [_band([_predicted(experiment, scheme, seed, layer)
+                       for seed in experiment.seeds(scheme)])[0]
+                for layer in experiment.layers]
+        if any(value is not None for value in line):
+            lines[scheme] = line
+    return lines
+
+
+def _predicted(experiment, scheme, seed, layer):
+    record = experiment.record(scheme, seed, layer) if experiment.kind == "probe" else None
+    if record is not None and record.get(_PREDICTED) is not None:
+        return record[_PREDICTED]
+    return _scalar(experiment, scheme, seed, f"{_PREDICTED}/{layer}", 0)
+
+
+def dead_unit_data(experiment):
+    """`{"layers", "moments", "lines": {moment: {scheme: [share per layer]}}}`: the
+    share of dead units (`activation_dead_units/<layer>`, 0 for every probe sample) at
+    step 0 and at the last step, mean over seeds; only moments some run logged."""
+    moments = ("init",) if experiment.kind == "probe" else ("init", "end")
+    lines = {}
+    for moment in moments:
+        per_layer = [_depth_values(experiment, _DEAD, moment, layer, scalars_only=True)
+                     for layer in experiment.layers]
+        by_scheme = {scheme: _depth_line(per_layer, scheme, experiment.seeds(scheme))
+                     for scheme in experiment.schemes}
+        by_scheme = {scheme: line["mean"] for scheme, line in by_scheme.items() if line}
+        if by_scheme:
+            lines[moment] = by_scheme
+    return {"layers": experiment.layers, "moments": list(lines), "lines": lines}
+
+
+def _depth_values(experiment, quantity, moment, layer, scalars_only=False):
+    """`{(scheme, seed): value}` of one layer's quantity at `moment`, in every run (a
+    probe's std from `results.json`, unless `scalars_only`)."""
+    if experiment.kind == "probe" and not scalars_only:  # results.json: std over all samples, at init only
         if quantity != "activation_std":
             return {}
         records = {run: experiment.record(*run, layer) for run in experiment.runs}
@@ -247,13 +306,21 @@ def _final_row(runs):
 
 
 def probe_std_table(experiment):
-    """`{"layers", "schemes": {scheme: {layer: {std, zero_fraction, saturation}}}}`, the
-    mean over seeds of `results.json`."""
+    """`{"layers", "schemes": {scheme: {layer: {std, zero_fraction, saturation,
+    dead_units, predicted_std}}}}`, the mean over seeds of `results.json` (`None` where
+    no record has the value: `predicted_std` of older results or a scheme without
+    theory); `dead_units` from the finished runs' step-0 scalars, where logged."""
     by_cell = {}
     for record in experiment.records:
         by_cell.setdefault((record["scheme"], record["layer"]), []).append(record)
-    table = {scheme: {layer: {key: _band([r.get(key) for r in by_cell.get((scheme, layer), ())])[0]
-                              for key in _PANEL_STATS}
-                      for layer in experiment.layers}
+
+    def cell(scheme, layer):
+        records = by_cell.get((scheme, layer), ())
+        values = {key: _band([r.get(key) for r in records])[0] for key in _CELL_STATS}
+        if values["dead_units"] is None:
+            values["dead_units"] = _band([_scalar(experiment, scheme, seed, f"{_DEAD}/{layer}", 0)
+                                          for seed in experiment.seeds(scheme)])[0]
+        return values
+    table = {scheme: {layer: cell(scheme, layer) for layer in experiment.layers}
              for scheme in dict.fromkeys(r["scheme"] for r in experiment.records)}
     return {"layers": experiment.layers, "schemes": table}

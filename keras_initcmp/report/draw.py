@@ -202,6 +202,9 @@ def _draw_histogram(ax, panel, color, scheme):
         if (panel.get("saturation") or 0) >= 0.01 and max(abs(low), abs(high)) <= 1:
             # Bounded (tanh/sigmoid-like) outputs only: there |a| >= 0.99 is saturation.
             notes.append(f"|a|≥.99: {panel['saturation']:.0%}")
+    if (panel.get("dead_units") or 0) >= 0.01:  # units 0 for every probe sample: by "=0"
+        at = next((i + 1 for i, note in enumerate(notes) if note.startswith("=0")), len(notes))
+        notes.insert(at, f"dead: {panel['dead_units']:.0%}")
     ax.set_ylim(0, peak * (1.12 + 0.2 * len(notes)))  # headroom: the notes never hide bars
     ax.text(0.98, 0.97, "\n".join(notes), transform=ax.transAxes, ha="right", va="top",
             fontsize=_SMALL, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
@@ -213,20 +216,25 @@ def _draw_histogram(ax, panel, color, scheme):
 
 def plot_depth(data):
     """Rows = quantities, columns = moments: one line per scheme against layer index,
-    log scale, exact zeros hollow on the floor."""
+    log scale, exact zeros hollow on the floor; the mean-field prediction of the std at
+    initialization (`data["predicted"]`) dashed beside it, in the scheme's colour."""
     quantities = [q for q in QUANTITIES if q in data["quantities"]]
     moments, layers = data["moments"], data["layers"]
     index = np.arange(1, len(layers) + 1)
     figure = _new_figure(max(3.0 + 0.45 * len(layers), 5.0) * len(moments) + 1.3,
                          3.3 * len(quantities) + 0.6)
     axes = figure.subplots(len(quantities), len(moments), squeeze=False, sharey="row")
-    schemes, zeros_drawn = {}, False
+    schemes, zeros_drawn, theory_drawn = {}, False, False
+    predicted = data.get("predicted") or {}
     for row, quantity in enumerate(quantities):
-        floor = _log_floor(data["quantities"][quantity])
+        extra = predicted.values() if quantity == "activation_std" and "init" in moments else ()
+        floor = _log_floor(data["quantities"][quantity], extra)
         for column, moment in enumerate(moments):
             ax = axes[row][column]
             lines = data["quantities"][quantity].get(moment, {})
             zeros_drawn |= _draw_depth_lines(ax, index, lines, floor)
+            if quantity == "activation_std" and moment == "init":
+                theory_drawn |= _draw_predicted(ax, index, predicted)
             schemes.update(dict.fromkeys(lines))
             ax.set_yscale("log")
             ax.set_ylim(bottom=floor / 2)
@@ -244,6 +252,9 @@ def plot_depth(data):
     std_lines = [line for lines in data["quantities"].get("activation_std", {}).values()
                  for line in lines.values()]
     handles = _scheme_handles(schemes)
+    if theory_drawn:
+        handles += [Line2D([], [], color="0.3", ls="-", label="measured"),
+                    Line2D([], [], color="0.3", ls="--", label="theory (mean field)")]
     if any(line["seeds"] > 1 for line in std_lines):
         handles.append(_band_handle())
     if zeros_drawn:
@@ -257,10 +268,12 @@ def plot_depth(data):
     return figure
 
 
-def _log_floor(lines_by_moment):
-    """A tenth of the smallest positive value of a row: where exact zeros are drawn."""
+def _log_floor(lines_by_moment, extra=()):
+    """A tenth of the smallest positive value of a row (and of the `extra` lists of
+    values drawn in it): where exact zeros are drawn."""
     positive = [v for lines in lines_by_moment.values() for line in lines.values()
                 for v in line["min"] + line["mean"] if v is not None and v > 0]
+    positive += [v for values in extra for v in values if v is not None and v > 0]
     return min(positive) / 10 if positive else 1e-8
 
 
@@ -282,3 +295,16 @@ def _draw_depth_lines(ax, index, lines, floor):
             ax.plot(index[zero], np.full(zero.sum(), floor), ls="none", marker=marker,
                     mfc="none", color=color, ms=6, gid=scheme)
     return zeros_drawn
+
+
+def _draw_predicted(ax, index, predicted):
+    """Each scheme's predicted std, dashed in its colour; whether any was drawn."""
+    drawn = False
+    for scheme, values in predicted.items():
+        values = np.array([np.nan if v is None else v for v in values], float)
+        values = np.where(values > 0, values, np.nan)
+        if np.isnan(values).all():
+            continue
+        ax.plot(index, values, "--", color=scheme_color(scheme), lw=1.4, alpha=0.9, gid=scheme)
+        drawn = True
+    return drawn

@@ -62,11 +62,17 @@ def caption(name, data, log_scale):
     if name.startswith("histograms"):
         return ("Rows are schemes, columns layers; each column shares its x-range, so a "
                 "distribution collapsing to 0 shows as a spike, saturation as mass at ±1. "
-                "σ is the layer's activation std, =0 the share of exact zeros (dead ReLU).")
+                "σ is the layer's activation std, =0 the share of exact zeros (dead ReLU)"
+                + (", dead the share of units that are 0 for every probe sample"
+                   if any(panel.get("dead_units") is not None for row in data["panels"].values()
+                          for panel in row.values()) else "") + ".")
     return ("Activation std per layer (log scale), one line per scheme: flat means the "
             "signal keeps its size through depth; falling means it vanishes, rising that it "
-            "explodes." + (" Gradient norm per layer likewise, where gradients were logged."
-                           if "gradient_norm" in data["quantities"] else ""))
+            "explodes."
+            + (" Dashed in the scheme's colour: the mean-field prediction at initialization "
+               "(Poole et al. 2016), where the scheme has one." if data.get("predicted") else "")
+            + (" Gradient norm per layer likewise, where gradients were logged."
+               if "gradient_norm" in data["quantities"] else ""))
 
 
 def write_markdown(folder, experiment, figures, captions, data, missing):
@@ -94,6 +100,7 @@ def _markdown(experiment, figures, captions, data, missing):
         lines += _probe_tables(data["std_table"])
     else:
         lines += _depth_tables(data.get("signal_by_depth"))
+    lines += _dead_unit_tables(data.get("dead_units"))
     return lines + ["Figures are also in TensorBoard (Images, tags `report/...`): "
                     "`tensorboard --logdir <this folder>`.", ""]
 
@@ -141,9 +148,17 @@ def _probe_tables(table):
     def column(key):
         return {scheme: [values[layer][key] for layer in layers]
                 for scheme, values in table["schemes"].items()}
+    measured, predicted = column("std"), column("predicted_std")
+    rows = {}
+    for scheme, values in measured.items():
+        rows[scheme] = values
+        if any(value is not None for value in predicted[scheme]):
+            rows[f"{scheme}, predicted"] = predicted[scheme]
     lines = ["## Activation std per layer", "",
-             "Mean over seeds, over all samples (`results.json`).", ""]
-    lines += _layer_table(layers, column("std"))
+             "Mean over seeds, over all samples (`results.json`)"
+             + ("; under a scheme's row its mean-field prediction (Poole et al. 2016)"
+                if len(rows) > len(measured) else "") + ".", ""]
+    lines += _layer_table(layers, rows)
     if any(any(row) for row in column("zero_fraction").values()):
         lines += ["", "Share of exact zeros per layer:", ""]
         lines += _layer_table(layers, column("zero_fraction"), "{:.0%}")
@@ -162,6 +177,21 @@ def _depth_tables(depth):
             lines += _layer_table(depth["layers"], {
                 scheme: line["mean"] for scheme, line in by_scheme.items()})
             lines.append("")
+    return lines
+
+
+def _dead_unit_tables(dead):
+    """Per moment logged: the share of dead units per scheme and layer."""
+    if not dead:
+        return []
+    lines = []
+    for moment in dead["moments"]:
+        if not any(any(row) for row in dead["lines"][moment].values()):
+            continue  # no unit dead anywhere: as with exact zeros, no table of 0%
+        lines += [f"Dead units per layer at {MOMENT_WORDS[moment]} (share of units that are "
+                  "0 for every probe sample, `activation_dead_units`, mean over seeds):", ""]
+        lines += _layer_table(dead["layers"], dead["lines"][moment], "{:.0%}")
+        lines.append("")
     return lines
 
 
