@@ -17,8 +17,9 @@ from keras import ops
 from keras_initcmp import backend, checks
 from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.recording import LayerRecorder, ensure_built, select_layers
+from keras_initcmp import tags
 from keras_initcmp.stats import (STATISTICS, alive_units, as_input_tensors, buckets, flat,
-                                 layer_moments, moments_to_stats, scalar_tag)
+                                 layer_moments, moments_to_stats)
 
 __all__ = ["ActivationHistograms"]
 
@@ -207,16 +208,16 @@ class ActivationHistograms(keras.callbacks.Callback):
 
     def _write_layer(self, path, result, step):
         writer = self._writer
-        writer.histogram(f"activations/{path}", result["rows"], step)
+        writer.histogram(tags.histogram_tag(path), result["rows"], step)
         statistics = moments_to_stats(result["moments"], result["alive"])
         for statistic in STATISTICS:
-            writer.scalar(scalar_tag(statistic, path), statistics[statistic], step)
+            writer.scalar(tags.scalar_tag(statistic, path), statistics[statistic], step)
         for name, rows in result.get("gradients", {}).items():
-            writer.histogram(f"gradients/{path}/{name}", rows, step)
+            writer.histogram(tags.gradient_tag(path, name), rows, step)
         if "gradient_norm" in result:
-            writer.scalar(f"gradient_norm/{path}", result["gradient_norm"], step)
+            writer.scalar(tags.gradient_norm_tag(path), result["gradient_norm"], step)
         for name, rows in result.get("weights", {}).items():
-            writer.histogram(f"weights/{path}/{name}", rows, step)
+            writer.histogram(tags.weight_tag(path, name), rows, step)
 
     def _is_chief(self):
         return backend.get().is_chief(self.model)

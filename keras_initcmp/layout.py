@@ -16,7 +16,7 @@ from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 
 from keras_initcmp import store
 from keras_initcmp.eventfile import EventWriter
-from keras_initcmp.stats import STATISTICS, scalar_prefix
+from keras_initcmp.tags import GRADIENT_NORM, STATISTICS, scalar_prefix
 
 __all__ = ["TRAINING_CHARTS", "ACTIVATION_CHARTS", "custom_scalars_layout", "write_layout"]
 
@@ -26,7 +26,7 @@ LAYOUT_SUFFIX = store.LAYOUT_SUFFIX
 TRAINING_CHARTS = (
     ("loss", r"^(val_)?loss$"),
     ("accuracy", r"^(val_)?(\w+_)?accuracy$"),
-    ("gradient_norm, every layer", r"^gradient_norm/"),
+    (f"{GRADIENT_NORM}, every layer", f"^{GRADIENT_NORM}/"),
 )
 """`(chart title, tag regex)` of the training category: Keras' epoch logs and the
 callback's gradient norms."""

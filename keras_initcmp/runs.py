@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from tensorboard.plugins.hparams import summary_v2 as hp
 
-from keras_initcmp import backend, store, theory
+from keras_initcmp import backend, store, tags, theory
 from keras_initcmp import schemes as registry
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.eventfile import EventWriter
@@ -170,7 +170,7 @@ class ProbeTask:
             writer = EventWriter(run_dir)
             for record in records:
                 if record["predicted_std"] is not None:
-                    writer.scalar(f"predicted_std/{record['layer']}", record["predicted_std"], 0)
+                    writer.scalar(tags.predicted_std_tag(record["layer"]), record["predicted_std"], 0)
             writer.close()
         return records, net
 

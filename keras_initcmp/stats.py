@@ -2,7 +2,7 @@
 
 The one statistics schema of the package: `STATISTICS` (what a user reads),
 `MOMENTS` (the sufficient statistics computed on the device and combined across
-batches) and `scalar_tag` (their TensorBoard tags). The callback, the driver,
+batches) and their TensorBoard tags (`keras_initcmp.tags`, plain Python). The callback, the driver,
 `probe`, the layout and the report read them from here:
 
 - `mean`, `std`: over the finite values (population std, like `np.std`);
@@ -22,13 +22,12 @@ import keras
 from keras import ops
 
 from keras_initcmp import backend, checks
+from keras_initcmp.tags import STATISTICS, scalar_prefix, scalar_tag  # noqa: F401 (re-exported)
 from keras_initcmp.recording import LayerRecorder, ensure_built, select_layers
 
 __all__ = ["activation_stats", "STATISTICS", "MOMENTS", "SATURATION_THRESHOLD",
            "scalar_prefix", "scalar_tag", "as_input_tensors"]
 
-STATISTICS = ("mean", "std", "zero_fraction", "saturation", "nonfinite", "dead_units")
-"""The statistics of one layer's output, in the order they are reported."""
 SATURATION_THRESHOLD = 0.99
 
 MOMENTS = ("total", "finite", "sum", "squared_deviations", "zeros", "saturated",
@@ -38,16 +37,6 @@ squared deviations from their mean (Chan et al.'s form, combinable across batche
 and the finite minimum and maximum."""
 _AT = {name: index for index, name in enumerate(MOMENTS)}
 _EMPTY_MOMENTS = np.array([0.0] * 7 + [np.inf, -np.inf])
-
-
-def scalar_prefix(statistic):
-    """The TensorBoard tag prefix of a statistic, before the layer's path: `activation_std`."""
-    return f"activation_{statistic}"
-
-
-def scalar_tag(statistic, layer_path):
-    """The TensorBoard scalar tag of a statistic of a layer: `activation_std/dense_1`."""
-    return f"{scalar_prefix(statistic)}/{layer_path}"
 
 
 def flat(tensor):

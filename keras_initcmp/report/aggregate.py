@@ -12,6 +12,7 @@ import math
 import statistics
 
 import numpy as np
+from keras_initcmp import tags
 
 __all__ = ["figure_data", "MOMENT_WORDS", "SHOWN_SHARE", "QUANTITIES"]
 
@@ -19,11 +20,11 @@ MOMENT_WORDS = {"init": "initialization", "end": "the end of training"}
 """The two moments a figure shows: at step 0, and at each run's last logged step."""
 SHOWN_SHARE = 0.999
 """Share of each histogram's values inside its column's x-range."""
-QUANTITIES = ("activation_std", "gradient_norm")
+QUANTITIES = (tags.STD, tags.GRADIENT_NORM)
 """The per-layer scalars of the signal-by-depth figure, in row order."""
 _PANEL_STATS = ("std", "zero_fraction", "saturation", "dead_units")
 _CELL_STATS = _PANEL_STATS + ("predicted_std",)
-_DEAD = "activation_dead_units"
+_DEAD = tags.scalar_prefix("dead_units")
 _PREDICTED = "predicted_std"
 
 
@@ -129,7 +130,7 @@ def _histogram_row(experiment, scheme, seed, moment):
     """`{layer: panel}` of one run at `moment` (at the end: its last step, if not 0)."""
     row = {}
     for layer in experiment.layers:
-        tag = f"activations/{layer}"
+        tag = tags.histogram_tag(layer)
         steps = [step for step, _ in experiment.runs[scheme, seed].get(tag, ())]
         step = 0 if moment == "init" else max(steps, default=0)
         rows = experiment.value(scheme, seed, tag, step)
@@ -151,7 +152,7 @@ def _panel_stats(experiment, scheme, seed, layer, step):
         if record is not None and key in record:
             stats[key] = record[key]
         else:
-            stats[key] = _scalar(experiment, scheme, seed, f"activation_{key}/{layer}", step)
+            stats[key] = _scalar(experiment, scheme, seed, tags.scalar_tag(key, layer), step)
     return stats
 
 
@@ -203,7 +204,7 @@ def depth_data(experiment):
         lines = {scheme: line for scheme, line in lines.items() if line}
         if lines:
             quantities.setdefault(quantity, {})[moment] = lines
-    predicted = predicted_lines(experiment) if "activation_std" in quantities else {}
+    predicted = predicted_lines(experiment) if tags.STD in quantities else {}
     return {"layers": experiment.layers if quantities else [], "quantities": quantities,
             "predicted": predicted, "moments": list(moments), "kind": experiment.kind,
             "experiment": experiment.name}
@@ -227,7 +228,7 @@ def _predicted(experiment, scheme, seed, layer):
     record = experiment.record(scheme, seed, layer) if experiment.kind == "probe" else None
     if record is not None and record.get(_PREDICTED) is not None:
         return record[_PREDICTED]
-    return _scalar(experiment, scheme, seed, f"{_PREDICTED}/{layer}", 0)
+    return _scalar(experiment, scheme, seed, tags.predicted_std_tag(layer), 0)
 
 
 def dead_unit_data(experiment):
@@ -251,7 +252,7 @@ def _depth_values(experiment, quantity, moment, layer, scalars_only=False):
     """`{(scheme, seed): value}` of one layer's quantity at `moment`, in every run (a
     probe's std from `results.json`, unless `scalars_only`)."""
     if experiment.kind == "probe" and not scalars_only:  # results.json: std over all samples, at init only
-        if quantity != "activation_std":
+        if quantity != tags.STD:
             return {}
         records = {run: experiment.record(*run, layer) for run in experiment.runs}
         return {run: record.get("std") for run, record in records.items() if record}

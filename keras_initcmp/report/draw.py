@@ -15,12 +15,13 @@ from matplotlib.patches import Patch
 
 from keras_initcmp.report.aggregate import MOMENT_WORDS, QUANTITIES, SHOWN_SHARE
 from keras_initcmp.report.palette import scheme_color, scheme_marker
+from keras_initcmp import tags
 
 __all__ = ["draw_figures", "artist_colors"]
 
 _TITLE = 11
 _SMALL = 7.5
-_QUANTITY_LABELS = {"activation_std": "activation std", "gradient_norm": "gradient norm"}
+_QUANTITY_LABELS = {tags.STD: "activation std", tags.GRADIENT_NORM: "gradient norm"}
 
 
 def draw_figures(data, names, log_scale=False):
@@ -227,13 +228,13 @@ def plot_depth(data):
     schemes, zeros_drawn, theory_drawn = {}, False, False
     predicted = data.get("predicted") or {}
     for row, quantity in enumerate(quantities):
-        extra = predicted.values() if quantity == "activation_std" and "init" in moments else ()
+        extra = predicted.values() if quantity == tags.STD and "init" in moments else ()
         floor = _log_floor(data["quantities"][quantity], extra)
         for column, moment in enumerate(moments):
             ax = axes[row][column]
             lines = data["quantities"][quantity].get(moment, {})
             zeros_drawn |= _draw_depth_lines(ax, index, lines, floor)
-            if quantity == "activation_std" and moment == "init":
+            if quantity == tags.STD and moment == "init":
                 theory_drawn |= _draw_predicted(ax, index, predicted)
             schemes.update(dict.fromkeys(lines))
             ax.set_yscale("log")
@@ -245,11 +246,11 @@ def plot_depth(data):
             label = _QUANTITY_LABELS[quantity]
             ax.set_title(f"{label} at {MOMENT_WORDS[moment]}", fontsize=_TITLE)
             if column == 0:
-                ax.set_ylabel(f"{label} (log scale)" if quantity == "activation_std"
+                ax.set_ylabel(f"{label} (log scale)" if quantity == tags.STD
                               else f"{label} (L2, log scale)")
             if row == len(quantities) - 1:
                 ax.set_xlabel("layer (1 = first after the input)")
-    std_lines = [line for lines in data["quantities"].get("activation_std", {}).values()
+    std_lines = [line for lines in data["quantities"].get(tags.STD, {}).values()
                  for line in lines.values()]
     handles = _scheme_handles(schemes)
     if theory_drawn:

@@ -14,12 +14,13 @@ import json
 import os
 import re
 
+from keras_initcmp import tags
 from keras_initcmp.eventreader import read_events
 
 __all__ = ["Experiment", "load_experiment"]
 
 _RUN_FOLDER = re.compile(r"seed-(\d+)$")
-_HISTOGRAMS = "activations/"
+_HISTOGRAMS = tags.histogram_tag("")
 
 
 @dataclasses.dataclass
@@ -129,8 +130,8 @@ def load_experiment(folder):
     if kind == "probe":
         layers = list(dict.fromkeys(r["layer"] for r in records))
     else:
-        tags = dict.fromkeys(tag for events in runs.values() for tag in events)
-        layers = [tag[len(_HISTOGRAMS):] for tag in tags if tag.startswith(_HISTOGRAMS)]
+        logged = dict.fromkeys(tag for events in runs.values() for tag in events)
+        layers = [tag[len(_HISTOGRAMS):] for tag in logged if tag.startswith(_HISTOGRAMS)]
     name = os.path.basename(os.path.normpath(os.path.abspath(folder)))
     return Experiment(folder, name, kind, settings, records, runs, layers, missing)
 

@@ -19,6 +19,7 @@ from tensorboard.util import tensor_util
 from keras_initcmp import store
 from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.report.aggregate import MOMENT_WORDS
+from keras_initcmp import tags
 
 __all__ = ["save_figures", "caption", "write_markdown", "log_images", "png_size"]
 
@@ -72,7 +73,7 @@ def caption(name, data, log_scale):
             + (" Dashed in the scheme's colour: the mean-field prediction at initialization "
                "(Poole et al. 2016), where the scheme has one." if data.get("predicted") else "")
             + (" Gradient norm per layer likewise, where gradients were logged."
-               if "gradient_norm" in data["quantities"] else ""))
+               if tags.GRADIENT_NORM in data["quantities"] else ""))
 
 
 def write_markdown(folder, experiment, figures, captions, data, missing):
@@ -166,11 +167,11 @@ def _probe_tables(table):
 
 
 def _depth_tables(depth):
-    if not depth or "activation_std" not in depth["quantities"]:
+    if not depth or tags.STD not in depth["quantities"]:
         return []
     lines = []
     for moment in depth["moments"]:
-        by_scheme = depth["quantities"]["activation_std"].get(moment)
+        by_scheme = depth["quantities"][tags.STD].get(moment)
         if by_scheme:
             lines += [f"Activation std per layer at {MOMENT_WORDS[moment]} "
                       "(probe batch, mean over seeds):", ""]
