@@ -18,8 +18,8 @@ from keras_initcmp import backend, checks
 from keras_initcmp.eventfile import EventWriter
 from keras_initcmp.recording import LayerRecorder, ensure_built, select_layers
 from keras_initcmp import tags
-from keras_initcmp.stats import (STATISTICS, alive_units, as_input_tensors, buckets, flat,
-                                 layer_moments, moments_to_stats)
+from keras_initcmp.stats import (STATISTICS, alive_units, as_input_tensors, flat, flat_summary,
+                                 moments_to_stats)
 
 __all__ = ["ActivationHistograms"]
 
@@ -187,10 +187,8 @@ class ActivationHistograms(keras.callbacks.Callback):
         """On the device: per layer, moments, buckets and dead units (and gradients, weights)."""
         results = {}
         for path, activation in activations.items():
-            values = flat(activation)
-            moments = layer_moments(values)
-            result = {"moments": moments, "alive": alive_units(activation),
-                      "rows": buckets(values, self.bins, moments, self.max_histogram_values)}
+            moments, rows = flat_summary(self.bins, self.max_histogram_values)(flat(activation))
+            result = {"moments": moments, "alive": alive_units(activation), "rows": rows}
             if gradients is not None and gradients.get(path):
                 result["gradients"] = {name: self._histogram(g)
                                        for name, g in gradients[path].items()}
@@ -203,8 +201,7 @@ class ActivationHistograms(keras.callbacks.Callback):
         return results
 
     def _histogram(self, tensor):
-        values = flat(tensor)
-        return buckets(values, self.bins, layer_moments(values), self.max_histogram_values)
+        return flat_summary(self.bins, self.max_histogram_values)(flat(tensor))[1]
 
     def _write_layer(self, path, result, step):
         writer = self._writer

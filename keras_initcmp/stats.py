@@ -17,6 +17,8 @@ The device part (`layer_moments`, `alive_units`, `buckets`) is written in
 `activation_stats` is pure (no files, no TensorBoard).
 """
 
+import functools
+
 import numpy as np
 import keras
 from keras import ops
@@ -139,6 +141,20 @@ def _sample(values, max_values, seed):
     if size is None:  # a dynamic shape (TensorFlow graphs only): decided in the graph
         return ops.cond(ops.size(values) > max_values, draw, lambda: values)
     return draw() if size > max_values else values
+
+
+@functools.lru_cache(maxsize=None)
+def flat_summary(bins, max_values=None):
+    """`values -> (layer_moments, buckets)` of a flat float32 tensor, one per `(bins, cap)`.
+
+    Built once per process and handed to the backend's `flat_function`, so that
+    TensorFlow traces it once for every layer of every model (called as a function,
+    not inlined: a snapshot's graph stays small however deep the model is).
+    """
+    def summarize(values):
+        moments = layer_moments(values)
+        return moments, buckets(values, bins, moments, max_values)
+    return backend.get().flat_function(summarize)
 
 
 def combine_moments(a, b):

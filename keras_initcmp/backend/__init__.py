@@ -6,6 +6,8 @@ each with the same names:
 - `ACCUMULATOR`: the dtype of on-device sums, edges and bucket indices (float64
   where the backend has it);
 - `MAX_STEPS_PER_EXECUTION`: most training steps per compiled call;
+- `flat_function(function)`: a function of one flat float32 tensor, compiled once per
+  process where the backend compiles functions separately (TensorFlow);
 - `limit_threads(threads)`: cap the op threads of a worker process;
 - `snapshot_function(model, recorder, summarize)`: a compiled function
   `run(x, y=None)` for one inference pass (and with `y` one backward pass) that

@@ -16,7 +16,7 @@ import numpy as np
 from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.recording import variable_names
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
+__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "is_chief", "deterministic",
            "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64" if jax.config.jax_enable_x64 else "float32"
@@ -72,6 +72,12 @@ def _build_loss(model, x, y):
     first = keras.tree.map_structure(lambda array: array[:1], (x, y))
     model.compute_loss(x=first[0], y=first[1], y_pred=model(first[0], training=False),
                        training=False)
+
+
+def flat_function(function):
+    """`function` itself: it is traced inside the one compiled snapshot (JAX) or run
+    eagerly (PyTorch); see `stats.flat_summary`."""
+    return function
 
 
 def is_chief(model):

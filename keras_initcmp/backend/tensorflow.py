@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras_initcmp.experiments import samples
 from keras_initcmp.recording import variable_names
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
+__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "is_chief", "deterministic",
            "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
@@ -51,6 +51,13 @@ def snapshot_function(model, recorder, summarize):
 
     run.compiled = traced  # the compiled program, for inspection (tracing counts)
     return run
+
+
+def flat_function(function):
+    """`function` of one flat float32 tensor, traced once for every size and called as a
+    function, not inlined, by the graphs that use it (see `stats.flat_summary`)."""
+    return tf.function(function, input_signature=[tf.TensorSpec([None], tf.float32)],
+                       autograph=False, experimental_attributes={"_noinline": True})
 
 
 def _present(gradients):

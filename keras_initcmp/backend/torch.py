@@ -13,7 +13,7 @@ import torch
 from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.recording import variable_names
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "is_chief", "deterministic",
+__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "is_chief", "deterministic",
            "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
@@ -59,6 +59,12 @@ def _gradients(loss, trainable):
         if grad is not None:
             gradients[path][name] = grad
     return gradients
+
+
+def flat_function(function):
+    """`function` itself: it is traced inside the one compiled snapshot (JAX) or run
+    eagerly (PyTorch); see `stats.flat_summary`."""
+    return function
 
 
 def is_chief(model):
