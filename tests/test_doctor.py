@@ -11,8 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_initcmp import cli, initializers
+from keras_initcmp import initializers
 from keras_initcmp.checkup import doctor
+from test_cli import run_main
 
 # The module itself: the package's `doctor` attribute is the function (exported lazily).
 doctor_module = importlib.import_module("keras_initcmp.checkup")
@@ -158,15 +159,6 @@ def cli_files(tmp_path_factory):
     for name, scheme in (("sick", initializers.Xavier), ("healthy", initializers.He)):
         relu_mlp(scheme, depth=12, width=32).save(folder / f"{name}.keras")
     return folder
-
-
-def run_main(capsys, *argv):
-    try:
-        status = cli.main([str(arg) for arg in argv])
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_cli_json_and_fail_on_warning(cli_files, capsys):
