@@ -9,6 +9,7 @@ backend: the layers' outputs are recorded during one inference pass
 written by `keras_initcmp.eventfile` (no TensorFlow needed).
 """
 
+import functools
 import os
 
 import keras
@@ -174,34 +175,13 @@ class ActivationHistograms(keras.callbacks.Callback):
     # --- internals -------------------------------------------------------------
 
     def _build(self):
-        """Create the writer and compile the snapshot: once per model."""
+        """Create the writer and find (or compile) the model's snapshot."""
         if self.model is None:
             raise ValueError("Call `set_model(model)` before `snapshot(step)` outside `fit`.")
         ensure_built(self.model, self.probe_data)
-        recorder = LayerRecorder(select_layers(self.model, self.layers))
         self._writer = EventWriter(self.log_dir)
-        self._snapshot_function = backend.get().snapshot_function(
-            self.model, recorder, self._summarize)
-
-    def _summarize(self, activations, gradients, weights):
-        """On the device: per layer, moments, buckets and dead units (and gradients, weights)."""
-        results = {}
-        for path, activation in activations.items():
-            moments, rows = flat_summary(self.bins, self.max_histogram_values)(flat(activation))
-            result = {"moments": moments, "alive": alive_units(activation), "rows": rows}
-            if gradients is not None and gradients.get(path):
-                result["gradients"] = {name: self._histogram(g)
-                                       for name, g in gradients[path].items()}
-                result["gradient_norm"] = ops.sqrt(sum(
-                    ops.sum(ops.square(flat(g))) for g in gradients[path].values()))
-            if self.weights:
-                result["weights"] = {name: self._histogram(value)
-                                     for name, value in weights[path].items()}
-            results[path] = result
-        return results
-
-    def _histogram(self, tensor):
-        return flat_summary(self.bins, self.max_histogram_values)(flat(tensor))[1]
+        self._snapshot_function = _snapshot_function(
+            self.model, self.layers, self.bins, self.max_histogram_values, self.weights)
 
     def _write_layer(self, path, result, step):
         writer = self._writer
@@ -255,3 +235,43 @@ class ActivationHistograms(keras.callbacks.Callback):
                     f"{(None, *expected)}. Received: probe_data of shape {probe.shape}"
                 )
 
+
+
+_SNAPSHOTS = "_keras_initcmp_snapshots"
+
+
+def _snapshot_function(model, layers, bins, max_histogram_values, weights):
+    """The model's compiled snapshot for these settings, compiled once per model: every
+    callback on the model shares it (`shared_runs`: one trace for a sweep's runs)."""
+    # Kept on the model itself, so that it goes with the model (a cache keyed by the
+    # model would keep every model alive through the function's reference to it);
+    # set past Keras' attribute tracking, which would track a dict as model state.
+    compiled = model.__dict__.get(_SNAPSHOTS)
+    if compiled is None:
+        compiled = {}
+        object.__setattr__(model, _SNAPSHOTS, compiled)
+    key = (None if layers is None else tuple(layers), bins, max_histogram_values, weights)
+    if key not in compiled:
+        recorder = LayerRecorder(select_layers(model, layers))
+        compiled[key] = backend.get().snapshot_function(
+            model, recorder, functools.partial(_summarize, bins, max_histogram_values, weights))
+    return compiled[key]
+
+
+def _summarize(bins, max_histogram_values, log_weights, activations, gradients, weights):
+    """On the device: per layer, moments, buckets and dead units (and gradients, weights)."""
+    def histogram(tensor):
+        return flat_summary(bins, max_histogram_values)(flat(tensor))[1]
+
+    results = {}
+    for path, activation in activations.items():
+        moments, rows = flat_summary(bins, max_histogram_values)(flat(activation))
+        result = {"moments": moments, "alive": alive_units(activation), "rows": rows}
+        if gradients is not None and gradients.get(path):
+            result["gradients"] = {name: histogram(g) for name, g in gradients[path].items()}
+            result["gradient_norm"] = ops.sqrt(sum(
+                ops.sum(ops.square(flat(g))) for g in gradients[path].values()))
+        if log_weights:
+            result["weights"] = {name: histogram(value) for name, value in weights[path].items()}
+        results[path] = result
+    return results

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from tensorboard.plugins.hparams import summary_v2 as hp
 
-from keras_initcmp import backend, store, tags, theory
+from keras_initcmp import backend, shared_runs, store, tags, theory
 from keras_initcmp import schemes as registry
 from keras_initcmp.callbacks import ActivationHistograms
 from keras_initcmp.eventfile import EventWriter
@@ -74,13 +74,8 @@ class TrainTask:
 
     def _train(self, scheme, seed, run_dir, line):
         x, y = self.data["x"], self.data["y"]
-        data = backend.get()
         with contextlib.nullcontext() if self.strategy is None else self.strategy.scope():
-            net = self._fresh_net(scheme, seed)
-        validation = None
-        if "x_val" in self.data:
-            validation = data.evaluation_data(self.data["x_val"], self.data["y_val"],
-                                              self.batch_size)
+            fresh = self._fresh_net(scheme, seed)
         run_log = RunLog(run_dir, {"initializer": scheme, "seed": seed},
                           _trial_id(self, scheme, seed))
         callbacks = [
@@ -93,6 +88,45 @@ class TrainTask:
             callbacks.insert(0, Progress(line, f"{scheme} seed {seed}",
                                        self.epochs * self.steps_per_epoch))
         start = time.perf_counter()
+        shared = self._shared_model(fresh)
+        if shared is None:
+            net, epochs_run, last, train = self._train_per_run(fresh, seed, callbacks)
+        else:
+            shared.load(fresh)
+            net, epochs_run, last, train = self._train_shared(shared, callbacks)
+        loss = _finite_or_none(train.get("loss"))
+        record = {
+            "scheme": scheme, "seed": seed, "epochs": epochs_run,
+            "steps": int(keras.ops.convert_to_numpy(net.optimizer.iterations)), "loss": loss,
+            "accuracy": _finite_or_none(_accuracy(train, "")),
+            "val_loss": _finite_or_none(last.get("val_loss")),
+            "val_accuracy": _finite_or_none(_accuracy(last, "val_")),
+            "diverged": loss is None, "seconds": round(time.perf_counter() - start, 3),
+        }
+        run_log.finish(record)
+        return [record], net
+
+    def _shared_model(self, fresh):
+        """The model every run of this task trains on (`shared_runs`), made from the
+        first run's; `None` where runs cannot share one (`shared_reason` says why)."""
+        if "shared_reason" not in self.__dict__:
+            self.shared_reason = shared_runs.reason_not_shared(self, fresh)
+            if self.shared_reason is None:
+                self._shared = shared_runs.SharedModel(fresh, self.data["x"], self.data["y"])
+        return self.__dict__.get("_shared")
+
+    def __getstate__(self):  # a worker builds its own shared model
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_shared", "shared_reason")}
+
+    def _train_per_run(self, net, seed, callbacks):
+        """`fit`, then the final training metrics: `(net, epochs, last logs, train logs)`."""
+        data = backend.get()
+        x, y = self.data["x"], self.data["y"]
+        validation = None
+        if "x_val" in self.data:
+            validation = data.evaluation_data(self.data["x_val"], self.data["y_val"],
+                                              self.batch_size)
         history = self._fit(net, data.training_data(x, y, self.batch_size, seed),
                             epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
                             validation_data=validation, callbacks=callbacks)
@@ -102,17 +136,22 @@ class TrainTask:
             # Final training metrics at the final weights: the epoch logs average over
             # the epoch's steps, which lags behind (by a lot for long epochs).
             train = self._evaluate(net, data.evaluation_data(x, y, self.batch_size))
-        loss = _finite_or_none(train.get("loss"))
-        record = {
-            "scheme": scheme, "seed": seed, "epochs": len(history.epoch),
-            "steps": int(keras.ops.convert_to_numpy(net.optimizer.iterations)), "loss": loss,
-            "accuracy": _finite_or_none(_accuracy(train, "")),
-            "val_loss": _finite_or_none(last.get("val_loss")),
-            "val_accuracy": _finite_or_none(_accuracy(last, "val_")),
-            "diverged": loss is None, "seconds": round(time.perf_counter() - start, 3),
-        }
-        run_log.finish(record)
-        return [record], net
+        return net, len(history.epoch), last, train
+
+    def _train_shared(self, shared, callbacks):
+        """The same as `_train_per_run`, on the shared model and its compiled loop."""
+        x, y = self.data["x"], self.data["y"]
+        validation = None
+        if "x_val" in self.data:
+            validation = shared_runs.in_batches(self.data["x_val"], self.data["y_val"],
+                                                self.batch_size)
+        epochs_run, last = shared.fit(
+            (x, y), self.epochs, self.steps_per_epoch,
+            _steps_per_execution(self.steps_per_epoch), validation, callbacks)
+        train = {}
+        if _finite_or_none(last.get("loss")) is not None:
+            train = shared.evaluate(shared_runs.in_batches(x, y, self.batch_size))
+        return shared.net, epochs_run, last, train
 
     def _fit(self, net, dataset, **kwargs):
         if self.strategy is None:

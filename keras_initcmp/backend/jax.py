@@ -16,8 +16,8 @@ import numpy as np
 from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.recording import variable_names
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "is_chief", "deterministic",
-           "training_data", "evaluation_data", "limit_threads"]
+__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "step_loop", "is_chief",
+           "deterministic", "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64" if jax.config.jax_enable_x64 else "float32"
 MAX_STEPS_PER_EXECUTION = 500
@@ -72,6 +72,31 @@ def _build_loss(model, x, y):
     first = keras.tree.map_structure(lambda array: array[:1], (x, y))
     model.compute_loss(x=first[0], y=first[1], y_pred=model(first[0], training=False),
                        training=False)
+
+
+def step_loop(model, training):
+    """See `keras_initcmp.backend`: Keras' stateless `train_step`/`test_step` in a
+    `jax.lax.fori_loop`, jitted once, on the model's variable values (written back)."""
+    step = model.train_step if training else model.test_step
+    groups = [model.trainable_variables, model.non_trainable_variables]
+    groups += [model.optimizer.variables] if training else []
+    groups += [model.metrics_variables]
+
+    def loop(state, data, steps):
+        first = step(state, data)  # (logs, state): the loop's carry
+        return jax.lax.fori_loop(1, steps, lambda _, carry: step(carry[1], data), first)
+
+    compiled = jax.jit(loop)
+
+    def run(data, steps=1):
+        state = tuple([variable.value for variable in group] for group in groups)
+        logs, state = compiled(state, data, steps)
+        for group, values in zip(groups, state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+        return {name: np.asarray(value) for name, value in logs.items()}
+
+    return run
 
 
 def flat_function(function):

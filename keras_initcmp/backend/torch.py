@@ -13,12 +13,16 @@ import torch
 from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.recording import variable_names
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "is_chief", "deterministic",
-           "training_data", "evaluation_data", "limit_threads"]
+__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "step_loop", "is_chief",
+           "deterministic", "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
 MAX_STEPS_PER_EXECUTION = 1
 """Most training steps per compiled call (`steps_per_execution`): Keras' PyTorch trainer runs one step per call (it refuses more)."""
+
+step_loop = None
+"""No compiled loop of steps: PyTorch runs eagerly, nothing is traced per run that a
+shared program could save, and `fit`'s Python loop is the loop."""
 
 
 def snapshot_function(model, recorder, summarize):
