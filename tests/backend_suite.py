@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import TENSORS, Even
 from tensorboard.util import tensor_util  # noqa: E402
 
 import keras_initcmp  # noqa: E402
-from keras_initcmp import experiments  # noqa: E402
+from keras_initcmp import experiments, shared_runs  # noqa: E402
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype(np.float32)
@@ -60,9 +60,19 @@ def main(folder):
                                        samples=500, batch_size=250, histogram_samples=200,
                                        logdir=f"{folder}/logs")
     circles = experiments.get("circles")
-    out["compare"] = keras_initcmp.compare(
-        circles.build_model(), circles.load_data(), ("zeros", "he"), experiment="circles",
-        logdir=f"{folder}/logs", **{**circles.training, "steps": 3000, "epochs": 3})
+    shared_fits, fit = [], shared_runs.SharedModel.fit
+    shared_runs.SharedModel.fit = lambda self, *args: shared_fits.append(1) or fit(self, *args)
+
+    def compare(logdir):
+        return keras_initcmp.compare(
+            circles.build_model(), circles.load_data(), ("zeros", "he"), experiment="circles",
+            logdir=logdir, **{**circles.training, "steps": 3000, "epochs": 3})
+
+    out["compare"] = compare(f"{folder}/logs")
+    out["shared_fits"] = len(shared_fits)
+    if shared_fits:  # the same sweep with `fit` per run, for comparison
+        shared_runs.reason_not_shared = lambda task, net: "per-run, for the test"
+        out["compare_per_run"] = compare(f"{folder}/per-run")
     out["tensorflow_imported"] = any(module is not None and name.split(".")[0] == "tensorflow"
                                      for name, module in sys.modules.items())
     print(json.dumps(out, allow_nan=True, default=float))

@@ -129,3 +129,17 @@ def test_compare_zeros_stays_at_ln2_and_he_learns(suite):
         assert os.path.isdir(folder / "logs" / "circles" / scheme / "seed-0")
     with open(folder / "logs" / "circles" / "results.json") as file:
         assert [r["scheme"] for r in json.load(file)] == ["zeros", "he"]
+
+
+def test_shared_runs_where_the_backend_compiles_them(suite):
+    """JAX trains a sweep's runs on one shared model (`shared_runs`), with the records
+    of `fit` per run; PyTorch, which compiles nothing, falls back to `fit` per run."""
+    report, _ = suite
+    if report["backend"] == "torch":
+        assert report["shared_fits"] == 0 and "compare_per_run" not in report
+        return
+    assert report["shared_fits"] == 2
+    for shared, per_run in zip(report["compare"], report["compare_per_run"]):
+        assert (shared["epochs"], shared["steps"]) == (per_run["epochs"], per_run["steps"])
+        for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert shared[metric] == pytest.approx(per_run[metric], rel=1e-4), metric
