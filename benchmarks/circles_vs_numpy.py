@@ -5,8 +5,10 @@ histograms and gradients at 31 steps, validation, HParams, `results.json`) on th
 running backend, its runs sharing one model and compiled loop (`shared_runs`),
 side by side with the same sweep forced through `fit` per run (the path before),
 a bare Keras `fit` (no callbacks) and the article's NumPy loop doing the same
-4 × 15,000 steps: the floor. Framework start-up (the import) is outside every timing;
-compiling is inside.
+4 × 15,000 steps: the floor, timed before and after the rest, the faster kept (the
+machine drifts). Beside it the same loop with BLAS on one thread, which is faster
+still on matrices this small. Framework start-up (the import) is outside every
+timing; compiling is inside.
 
     .venv/bin/python benchmarks/circles_vs_numpy.py          # about a minute on 2 cores
     KERAS_BACKEND=jax .venv/bin/python benchmarks/circles_vs_numpy.py
@@ -15,6 +17,8 @@ compiling is inside.
 import argparse
 import os
 import tempfile
+
+import threadpoolctl
 
 from floors import SCALES, numpy_circles, timed
 
@@ -55,13 +59,20 @@ def main():
     experiment = experiments.get("circles")
     model, data = experiment.build_model(), experiment.load_data()
     settings = {**experiment.training, "steps": args.steps, "epochs": args.epochs}
-    numpy = timed(lambda: [numpy_circles(data, args.steps, SCALES[s]) for s in SCALES])
+    def numpy_loops(threads=None):
+        with threadpoolctl.threadpool_limits(threads):
+            return timed(lambda: [numpy_circles(data, args.steps, SCALES[s]) for s in SCALES])
+
+    numpy, one_thread = [numpy_loops()], [numpy_loops(1)]
     shared = compare_seconds(model, data, settings)
     per_run = compare_seconds(model, data, settings, per_run=True)
     bare_keras_circles(model, data, args.epochs * 10, args.epochs)  # warm-up: first trace
     bare = sum(timed(bare_keras_circles, model, data, args.steps, args.epochs) for _ in SCALES)
+    numpy, one_thread = min(numpy + [numpy_loops()]), min(one_thread + [numpy_loops(1)])
     steps = f"4 schemes x {args.steps} full-batch steps"
     report(f"circles compare, {steps}", shared, numpy, "NumPy loop", 1.0, backend=name)
+    report(f"circles compare, {steps}, against NumPy with one BLAS thread", shared, one_thread,
+           "NumPy loop, 1 BLAS thread", None, backend=name)
     report(f"circles compare, fit per run (before), {steps}", per_run, numpy, "NumPy loop",
            None, backend=name)
     report(f"circles bare Keras fit (no callbacks, traced once), {steps}", bare, numpy,

@@ -1,7 +1,8 @@
 """Claims: `ActivationHistograms` on ResNet50 — its cost in `fit`, its first and later snapshots.
 
 `keras.applications.ResNet50(weights=None)` on 64×64×3 inputs, 10 classes, every
-layer observed (176) on a 32-image probe with labels (gradients too):
+layer observed (176) on a 32-image probe, the callback's defaults (no labels: no
+gradients):
 
 1. `fit` of 3 epochs × 16 steps of 32 with `ActivationHistograms(every="epoch")`
    against the same plain `fit` (each on a fresh model, both traced, after a
@@ -56,12 +57,12 @@ def child(epochs, steps, repeats):
 
     name = backend.name()
     x, y = data(steps)
-    probe, labels = x[:PROBE], y[:PROBE]
+    probe = x[:PROBE]
     fit = {"x": x, "y": y, "batch_size": BATCH, "verbose": 0}
     build().fit(x[:BATCH], y[:BATCH], batch_size=BATCH, verbose=0)  # warm-up: first traces
     plain = timed(lambda: build().fit(epochs=epochs, **fit))
     with tempfile.TemporaryDirectory() as logdir:
-        callback = ActivationHistograms(logdir, probe, probe_labels=labels)
+        callback = ActivationHistograms(logdir, probe)
         with_callback = timed(lambda: build().fit(epochs=epochs, callbacks=[callback], **fit))
     report(f"ResNet50 fit {epochs} epochs x {steps} steps of {BATCH}, every='epoch'",
            with_callback, plain, "plain fit", 1.10, backend=name)
@@ -71,7 +72,7 @@ def child(epochs, steps, repeats):
     forward = backend_forward(model)
     first_forward = timed(lambda: forward(probe_tensor))
     with tempfile.TemporaryDirectory() as logdir:
-        callback = ActivationHistograms(logdir, probe, probe_labels=labels)
+        callback = ActivationHistograms(logdir, probe)
         callback.set_model(model)
         first = timed(lambda: callback.snapshot(0))
         later = statistics.median(timed(lambda: callback.snapshot(1)) for _ in range(repeats))

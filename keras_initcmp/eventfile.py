@@ -16,14 +16,15 @@ every finished snapshot.
 import itertools
 import os
 import socket
+import struct
 import time
 
+import google_crc32c
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
-from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
 __all__ = ["EventWriter", "EVENT_FILE_PREFIX", "event_files"]
@@ -118,6 +119,31 @@ class EventWriter:
         name = (f"{EVENT_FILE_PREFIX}{int(time.time()):010d}.{socket.gethostname()}."
                 f"{os.getpid()}.{next(_file_counter)}{self.filename_suffix}")
         self.path = os.path.join(self.log_dir, name)
-        self._records = RecordWriter(open(self.path, "wb"))
+        self._records = _RecordWriter(open(self.path, "wb"))
         self._records.write(event_pb2.Event(
             wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
+
+
+class _RecordWriter:
+    """TFRecord framing, as `tensorboard.summary.writer.record_writer.RecordWriter`
+    writes it (length, masked CRC-32C of the length, data, masked CRC-32C of the
+    data), with the checksums computed in C (google-crc32c) instead of Python."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def write(self, data):
+        header = struct.pack("<Q", len(data))
+        self._file.write(header + struct.pack("<I", _masked_crc32c(header)) + data
+                         + struct.pack("<I", _masked_crc32c(data)))
+
+    def flush(self):
+        self._file.flush()
+
+    def close(self):
+        self._file.close()
+
+
+def _masked_crc32c(data):
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF

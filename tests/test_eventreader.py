@@ -80,3 +80,14 @@ def test_a_record_cut_short_is_left_out_and_a_foreign_file_is_refused(tmp_path):
                         + event + b"\0\0\0\0")
     with pytest.raises(ValueError, match="damaged record"):
         list(read_event_file(foreign))
+
+
+def test_record_checksums_equal_tensorboards_own():
+    """The writer frames records with CRC-32C in C; TensorBoard's reader checks them
+    against its own (pure Python) masked CRC-32C, here on lengths around the 8-byte header."""
+    from keras_initcmp.eventfile import _masked_crc32c
+
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 7, 8, 9, 255, 4096):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        assert _masked_crc32c(data) == masked_crc32c(data), size

@@ -83,8 +83,11 @@ def step_loop(model, training):
     groups += [model.metrics_variables]
 
     def loop(state, data, steps):
-        first = step(state, data)  # (logs, state): the loop's carry
-        return jax.lax.fori_loop(1, steps, lambda _, carry: step(carry[1], data), first)
+        # The logs' structure for the loop's carry, from an abstract step: one step
+        # in the compiled program, not a first one before the loop as well.
+        logs = jax.tree.map(lambda spec: jax.numpy.zeros(spec.shape, spec.dtype),
+                            jax.eval_shape(step, state, data)[0])
+        return jax.lax.fori_loop(0, steps, lambda _, carry: step(carry[1], data), (logs, state))
 
     compiled = jax.jit(loop)
 

@@ -70,9 +70,13 @@ def step_loop(model, training):
     step = model.train_step if training else model.test_step
 
     def loop(data, steps):
-        first = step(data)  # the logs' structure, for the loop's carry
-        return tf.while_loop(lambda done, _: done < steps, lambda done, _: (done + 1, step(data)),
-                             (tf.constant(1), first))[1]
+        def run_steps(done, logs):
+            return tf.while_loop(lambda done, _: done < steps,
+                                 lambda done, _: (done + 1, step(data)), (done, logs))[1]
+        try:  # Keras' own steps return the metrics' results: one step in the program
+            return run_steps(tf.constant(0), model.get_metrics_result())
+        except (TypeError, ValueError):  # a custom step with other logs: the first one
+            return run_steps(tf.constant(1), step(data))  # sets them (two in the program)
 
     compiled = {"xla": training and _supports_xla(model)}
 
