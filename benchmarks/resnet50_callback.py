@@ -109,7 +109,8 @@ def backend_forward(model):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default="tensorflow")
+    parser.add_argument("--backends", default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+                        help="comma-separated (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
