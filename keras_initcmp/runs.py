@@ -90,10 +90,13 @@ class TrainTask:
         start = time.perf_counter()
         shared = self._shared_model(fresh)
         if shared is None:
-            net, epochs_run, last, train = self._train_per_run(fresh, seed, callbacks)
+            net, epochs_run, last, evaluate = self._train_per_run(fresh, seed, callbacks)
         else:
             shared.load(fresh)
-            net, epochs_run, last, train = self._train_shared(shared, callbacks)
+            net, epochs_run, last, evaluate = self._train_shared(shared, callbacks)
+        # Final training metrics at the final weights: the epoch logs average over
+        # the epoch's steps, which lags behind (by a lot for long epochs).
+        train = evaluate() if _finite_or_none(last.get("loss")) is not None else {}
         loss = _finite_or_none(train.get("loss"))
         record = {
             "scheme": scheme, "seed": seed, "epochs": epochs_run,
@@ -120,7 +123,7 @@ class TrainTask:
                 if key not in ("_shared", "shared_reason")}
 
     def _train_per_run(self, net, seed, callbacks):
-        """`fit`, then the final training metrics: `(net, epochs, last logs, train logs)`."""
+        """`fit`: `(net, epochs run, last epoch's logs, evaluate on the training data)`."""
         data = backend.get()
         x, y = self.data["x"], self.data["y"]
         validation = None
@@ -131,12 +134,8 @@ class TrainTask:
                             epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
                             validation_data=validation, callbacks=callbacks)
         last = {key: values[-1] for key, values in history.history.items()}
-        train = {}
-        if _finite_or_none(last.get("loss")) is not None:
-            # Final training metrics at the final weights: the epoch logs average over
-            # the epoch's steps, which lags behind (by a lot for long epochs).
-            train = self._evaluate(net, data.evaluation_data(x, y, self.batch_size))
-        return net, len(history.epoch), last, train
+        return net, len(history.epoch), last, \
+            lambda: self._evaluate(net, data.evaluation_data(x, y, self.batch_size))
 
     def _train_shared(self, shared, callbacks):
         """The same as `_train_per_run`, on the shared model and its compiled loop."""
@@ -148,10 +147,8 @@ class TrainTask:
         epochs_run, last = shared.fit(
             (x, y), self.epochs, self.steps_per_epoch,
             _steps_per_execution(self.steps_per_epoch), validation, callbacks)
-        train = {}
-        if _finite_or_none(last.get("loss")) is not None:
-            train = shared.evaluate(shared_runs.in_batches(x, y, self.batch_size))
-        return shared.net, epochs_run, last, train
+        return shared.net, epochs_run, last, \
+            lambda: shared.evaluate(shared_runs.in_batches(x, y, self.batch_size))
 
     def _fit(self, net, dataset, **kwargs):
         if self.strategy is None:

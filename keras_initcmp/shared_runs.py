@@ -68,8 +68,8 @@ class SharedModel:
         `(epochs run, last epoch's logs)`."""
         callbacks = keras.callbacks.CallbackList(callbacks, model=self.net)
         callbacks.on_train_begin()
-        logs, epochs_run = {}, 0
-        for epoch in range(epochs):
+        logs = {}
+        for epoch in range(epochs):  # (at least one: `compare` checks epochs)
             self.net.reset_metrics()
             callbacks.on_epoch_begin(epoch)
             for begin in range(0, steps_per_epoch, steps_per_execution):
@@ -82,11 +82,10 @@ class SharedModel:
                 logs = {**logs, **{f"val_{name}": value
                                    for name, value in self.evaluate(validation).items()}}
             callbacks.on_epoch_end(epoch, logs)
-            epochs_run += 1
             if self.net.stop_training:
                 break
         callbacks.on_train_end(logs)
-        return epochs_run, logs
+        return epoch + 1, logs
 
     def evaluate(self, batches):
         """`evaluate(return_dict=True)` over `batches` (`in_batches`' list)."""
