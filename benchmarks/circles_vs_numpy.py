@@ -25,12 +25,15 @@ from floors import SCALES, numpy_circles, timed
 import keras  # noqa: E402
 
 from claims import report  # noqa: E402
-from keras_initcmp import backend, driver, experiments, runs, shared_runs  # noqa: E402
+from keras_initcmp.reinit.redraw.redraw import reinitialize
+from keras_initcmp import backend, driver, experiments  # noqa: E402
+from keras_initcmp.driver import tasks as runs
+from keras_initcmp.driver import shared_runs
 
 
 def bare_keras_circles(model, data, steps, epochs):
     """`fit` alone: the driver's data pipeline and steps per execution, no callbacks."""
-    net = driver.reinitialize(model, "he", 0)
+    net = reinitialize(model, "he", 0)
     net.compile(keras.optimizers.SGD(0.01), "binary_crossentropy", metrics=["accuracy"],
                 steps_per_execution=runs._steps_per_execution(steps // epochs))
     dataset = backend.get().training_data(data["x"], data["y"], len(data["x"]), 0)

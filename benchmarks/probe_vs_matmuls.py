@@ -14,7 +14,8 @@ import tempfile
 from floors import bare_chain, timed
 
 from claims import report  # noqa: E402
-from keras_initcmp import backend, driver, runs  # noqa: E402
+from keras_initcmp import backend, driver  # noqa: E402
+from keras_initcmp.driver import tasks as runs
 
 
 def main():

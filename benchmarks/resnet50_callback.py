@@ -53,7 +53,7 @@ def timed(function):
 def child(epochs, steps, repeats):
     from claims import report
     from keras_initcmp import ActivationHistograms, backend
-    from keras_initcmp.stats import as_input_tensors
+    from keras_initcmp.measurement.stats import as_input_tensors
 
     name = backend.name()
     x, y = data(steps)

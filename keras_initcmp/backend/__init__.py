@@ -18,7 +18,7 @@ each with the same names:
 - `step_loop(model, training)`: a function `run(data, steps=1)` that runs `steps` of
   the model's own `train_step` (or `test_step`) on one batch in one compiled call,
   on the model's variables, and returns the last step's logs as NumPy; `None` where
-  the backend compiles nothing (PyTorch), see `keras_initcmp.shared_runs`;
+  the backend compiles nothing (PyTorch), see `keras_initcmp.driver.shared_runs`;
 - `is_chief(model)`: whether this process writes (only the chief, under a
   `tf.distribute` strategy or a multi-process JAX run);
 - `deterministic(seed)`: a context manager that seeds Keras (and, on TensorFlow,

@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 
-from keras_initcmp.experiments import rows, samples
+from keras_initcmp.arrays import rows, samples
 
 __all__ = ["EndlessBatches", "OrderedBatches", "training_data", "evaluation_data"]
 

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_initcmp.experiments import samples
-from keras_initcmp.recording import variable_names
+from keras_initcmp.arrays import samples
+from keras_initcmp.measurement.recording import variable_names
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "step_loop", "is_chief",
            "deterministic", "training_data", "evaluation_data", "limit_threads"]

@@ -11,7 +11,7 @@ import keras
 import torch
 
 from keras_initcmp.backend.common import evaluation_data, training_data
-from keras_initcmp.recording import variable_names
+from keras_initcmp.measurement.recording import variable_names
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "step_loop", "is_chief",
            "deterministic", "training_data", "evaluation_data", "limit_threads"]

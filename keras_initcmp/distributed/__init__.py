@@ -1,0 +1,22 @@
+"""Scaling out: one run across devices with `tf.distribute`.
+
+| module | its one job |
+| --- | --- |
+| `strategies` | which `tf.distribute` strategy, who is chief, and which training path it takes |
+| `custom_loop` | `custom_fit` / `custom_evaluate`: the loop where Keras' own `fit` fails |
+
+Re-exported lazily: `tf.distribute` needs TensorFlow, which `import
+keras_initcmp.distributed` must not load under JAX or PyTorch.
+"""
+
+from keras_initcmp.lazy import attach
+
+_STRATEGIES = "keras_initcmp.distributed.strategies"
+_LOOP = "keras_initcmp.distributed.custom_loop"
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    **{name: (_STRATEGIES, name) for name in ("STRATEGIES", "get_strategy", "strategy_name",
+                                              "is_chief", "chief_flags", "uses_custom_loop",
+                                              "fit", "evaluate")},
+    **{name: (_LOOP, name) for name in ("custom_fit", "custom_evaluate")},
+})

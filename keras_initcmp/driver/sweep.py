@@ -1,0 +1,161 @@
+"""The sweep over schemes × seeds: resume from the experiment's store, run what is
+left in this process or in worker processes, and write the experiment's root files.
+
+`sweep(task, settings, ...)` is what `compare` and `probe` end in; the task is one
+of `keras_initcmp.driver.tasks`. Every path and write is `keras_initcmp.store`'s.
+"""
+
+import concurrent.futures
+import contextlib
+import logging
+import multiprocessing
+import os
+import pickle
+
+from tensorboard.plugins.hparams import summary_v2 as hp
+
+from keras_initcmp import backend, checks, store
+from keras_initcmp.events import layout
+from keras_initcmp.driver import summary
+from keras_initcmp import schemes as registry
+from keras_initcmp.events.writer import EventWriter
+from keras_initcmp.driver.progress import Line
+from keras_initcmp.reinit.redraw import check_schemes
+from keras_initcmp.callbacks.run_log import FINAL_METRICS
+from keras_initcmp.driver.tasks import TrainTask
+
+__all__ = ["sweep"]
+
+
+def sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress):
+    """Every `(scheme, seed)` not yet in the experiment's results, run by `task`; returns
+    every record of the experiment (all sweeps'), in the registry's order."""
+    schemes = check_schemes(schemes)
+    seeds = checks.positive_int("seeds", seeds)
+    jobs = checks.positive_int("jobs", jobs)
+    if not isinstance(experiment, str):
+        raise ValueError(f"Argument `experiment` must be a plain folder name. "
+                         f"Received: experiment={experiment!r}")
+    # Schemes in the registry's (the article's) order, then seeds.
+    experiment = store.Experiment(logdir, experiment, rank=registry.names())
+    task.experiment_name = experiment.name  # not a field: not a setting; pickles along
+    with experiment:
+        records = experiment.open(settings, overwrite)
+        done = {(record["scheme"], record["seed"]) for record in records}
+        requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
+        todo = [run for run in requested if run not in done]
+        if getattr(task, "strategy", None) is not None:  # every worker does the chief's runs
+            from keras_initcmp import distributed
+            todo = [run for run, flag in zip(requested, distributed.chief_flags(
+                task.strategy, [run in todo for run in requested])) if flag]
+        if progress is not None and len(todo) < len(requested):
+            progress.write(f"{experiment.folder}: resuming, {len(requested) - len(todo)} of "
+                           f"{len(requested)} runs already in results.json\n")
+        with _without_retracing_warnings():
+            for _ in _execute(task, todo, experiment, jobs, progress):
+                pass
+        records = experiment.records()  # every sweep's, when several share the experiment
+        if isinstance(task, TrainTask) and records:
+            _write_hparams_config(experiment)
+        if records:  # Custom Scalars: one chart per statistic with every layer
+            layout.write_layout(experiment.folder, training=isinstance(task, TrainTask))
+    return records
+
+
+@contextlib.contextmanager
+def _without_retracing_warnings():
+    # Every run is a new model with new tf.functions by design; TensorFlow's "N out of
+    # the last M calls triggered retracing" warning would only be noise here.
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _execute(task, todo, experiment, jobs, progress):
+    """Runs `todo` in this process or in `jobs` workers; yields each run's records as it
+    is finished (moved into place and added to the results by the store).
+
+    A run that another live sweep already started or finished (`start_run` gives
+    `None`) is skipped. A run that fails is abandoned (its folder removed).
+    """
+    line = None if progress is None else Line(progress)
+    if jobs == 1 or len(todo) < 2:
+        for scheme, seed in todo:
+            staging = experiment.start_run(scheme, seed)
+            if staging is not None:
+                yield _finish(experiment, scheme, seed, staging, line,
+                              lambda: task(scheme, seed, staging, line)[0])
+        return
+    staged = {}
+    for scheme, seed in todo:  # claimed here, before any worker starts writing
+        staging = experiment.start_run(scheme, seed)
+        if staging is not None:
+            staged[scheme, seed] = staging
+    if not staged:
+        return
+    context = multiprocessing.get_context("spawn")  # fork after TensorFlow started is unsafe
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with concurrent.futures.ProcessPoolExecutor(
+            min(jobs, len(staged)), mp_context=context, initializer=_start_worker,
+            initargs=(pickle.dumps(task), threads)) as pool:
+        futures = {pool.submit(_worker_run, scheme, seed, staging): (scheme, seed, staging)
+                   for (scheme, seed), staging in staged.items()}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                scheme, seed, staging = futures[future]
+                yield _finish(experiment, scheme, seed, staging, line, future.result)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    # (runs left unfinished by a failure are removed by `experiment.close()`)
+
+
+def _finish(experiment, scheme, seed, staging, line, run):
+    """`run()`'s records, moved into place by the store; on failure the run is abandoned."""
+    try:
+        records = run()
+    except BaseException:
+        experiment.abandon_run(staging)
+        raise
+    experiment.finish_run(scheme, seed, staging, records)
+    if line is not None:
+        line.finish(summary.run_line(records))
+    return records
+
+
+_WORKER_TASK = None
+
+
+def _start_worker(task_bytes, threads):
+    global _WORKER_TASK
+    # Share the cores among the workers instead of each one claiming all of them. This
+    # must precede TensorFlow's first op, hence the task (a model) arrives as bytes.
+    backend.get().limit_threads(threads)
+    _WORKER_TASK = pickle.loads(task_bytes)
+
+
+def _worker_run(scheme, seed, run_dir):
+    records, _ = _WORKER_TASK(scheme, seed, run_dir, None)
+    return records
+
+
+def _write_hparams_config(experiment):
+    """The experiment's HParams columns: initializer, seed and the final metrics of
+    every record in `results.json` (every sweep's), replacing the previous config."""
+    with experiment.replace_root_event_file(store.HPARAMS_SUFFIX) as folder:
+        records = experiment.records()
+        metrics = [name for name in FINAL_METRICS
+                   if any(record.get(name) is not None for record in records)]
+        schemes = list(dict.fromkeys(record["scheme"] for record in records))
+        writer = EventWriter(folder, filename_suffix=store.HPARAMS_SUFFIX)
+        writer.summary(hp.hparams_config_pb(
+            hparams=[hp.HParam("initializer", hp.Discrete(schemes)),
+                     hp.HParam("seed", hp.IntInterval(0, max(r["seed"] for r in records)))],
+            metrics=[hp.Metric(f"final/{name}", display_name=f"final {name}")
+                     for name in metrics]))
+        writer.close()
+
