@@ -1,6 +1,6 @@
 """Strategies of `tf.distribute`: which one, who is chief, and which training path it takes.
 
-Measured with Keras 3.15 / TensorFlow 2.21 (tests/test_distributed.py checks both):
+Measured with Keras 3.15 / TensorFlow 2.21 (tests/distributed/test_distributed.py checks both):
 
 - `"multiworker"` (`tf.distribute.MultiWorkerMirroredStrategy`, workers from
   `TF_CONFIG`): `Model.fit` fails before the first step (`evaluate` and

@@ -1,6 +1,6 @@
 """The Custom Scalars layout: its charts, its event file, its replacement on a re-run.
 
-tests/test_tensorboard_e2e.py checks it through a real TensorBoard; these are the fast
+tests/tensorboard/test_tensorboard_e2e.py checks it through a real TensorBoard; these are the fast
 checks of the file itself.
 """
 

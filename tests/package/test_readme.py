@@ -3,7 +3,7 @@
 What is run, on tiny settings (see `_tiny`):
 
 - every ```python block (`get_strategy("multiworker")` becomes `"default"`: one
-  process here; tests/test_distributed.py runs two workers). Each one is preceded in the Markdown by a marker
+  process here; tests/distributed/test_distributed.py runs two workers). Each one is preceded in the Markdown by a marker
   `<!-- readme-test: prelude=NAME -->` naming the definitions it runs after (`PRELUDES`
   below: `x`, `y`, a compiled `model`, ...), or `<!-- readme-test: skip=REASON -->`.
   A block gets a fresh namespace from its prelude; `epochs=N` and `seeds=N` in it
@@ -14,7 +14,7 @@ What is run, on tiny settings (see `_tiny`):
   `KERAS_BACKEND` other than tensorflow run as the console script in their own process
   (skipped where that backend is not installed); `NOT_RUN` lists the slow ones not
   run (deep-digits); lines with `TF_CONFIG` (two
-  multi-worker shells, covered by tests/test_distributed.py) are not run. Other
+  multi-worker shells, covered by tests/distributed/test_distributed.py) are not run. Other
   commands of a bash block (`./scripts/*.sh`, `.venv/bin/python benchmarks/...`,
   `tensorboard`, `pip`) are not run.
 - ``` blocks without a language are output listings (measured output): not run.
@@ -38,6 +38,7 @@ import textwrap
 import pytest
 
 from paths import ROOT
+
 PAGES = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(
     os.path.join(ROOT, "docs")) if name.endswith(".md"))
 MARKER = re.compile(r"<!--\s*readme-test:\s*(prelude|skip)=(.*?)\s*-->")
@@ -93,7 +94,7 @@ def build_model():
 # CLI lines with all of these words are not run, and why.
 NOT_RUN = {
     ("compare", "deep-digits"): "a 30-layer net: 40 s here even at 20 steps; "
-                                "tests/test_experiments.py trains it",
+                                "tests/experiments/test_experiments.py trains it",
 }
 
 # Files the CLI lines name, made before any example runs.
@@ -208,7 +209,7 @@ def _tiny(argv):
 
 def _python(code):
     # One process, one device: the multi-worker strategy (two processes, tested by
-    # tests/test_distributed.py) becomes the default one; the example's code path stays.
+    # tests/distributed/test_distributed.py) becomes the default one; the example's code path stays.
     code = code.replace('get_strategy("multiworker")', 'get_strategy("default")')
     code = re.sub(r"\bepochs=\d+", "epochs=2", code)
     return re.sub(r"\bseeds=\d+", "seeds=1", code)
@@ -257,7 +258,7 @@ def _examples():
                         others.append((where, backend, argv + ["--logdir", f"logs-{backend}"]))
             else:
                 assert language == "", f"{where}: fence language {language!r}: python, bash or none"
-    setup = {"kind": "python", "where": "tests/test_readme.py:SETUP", "code": SETUP}
+    setup = {"kind": "python", "where": "tests/package/test_readme.py:SETUP", "code": SETUP}
     return [setup] + jobs, others, not_run
 
 

@@ -1,6 +1,6 @@
 """Run under KERAS_BACKEND=jax or torch with `tensorflow` unimportable; prints one JSON object.
 
-`tests/test_backends.py` starts this in a subprocess per backend (the backend is chosen
+`tests/backend/test_backends.py` starts this in a subprocess per backend (the backend is chosen
 at import) and compares what it prints with NumPy and with the TensorFlow backend.
 Usage: python backend_suite.py OUTPUT_FOLDER
 """
@@ -11,7 +11,7 @@ import sys
 if __name__ == "__main__":
     # As if TensorFlow were not installed: `import tensorflow` raises ImportError and
     # `importlib.util.find_spec("tensorflow")` answers None (what PyTorch asks). Only
-    # when run as a script: tests/test_backends.py imports the fixtures below.
+    # when run as a script: tests/backend/test_backends.py imports the fixtures below.
     sys.modules["tensorflow"] = None
 
 import numpy as np  # noqa: E402

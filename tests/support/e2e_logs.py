@@ -1,6 +1,6 @@
 """The tensorboard end-to-end test's logs: two tiny compare experiments and a probe.
 
-Imported by tests/test_tensorboard_e2e.py (TensorFlow backend, in its process), and
+Imported by tests/tensorboard/test_tensorboard_e2e.py (TensorFlow backend, in its process), and
 run as a script under another backend with TensorFlow unimportable, so that the same
 server and browser checks read that backend's files:
 
