@@ -147,39 +147,8 @@ def _add_compare(sub, run):
                 f"  {PROG} compare --model my_model.keras --data my_data.npz --epochs 20\n"
                 f"  {PROG} compare --model my_models.py:build --data my_data.npz --loss mse"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = compare.add_argument_group("what to train")
-    source.add_argument("--experiment", type=_experiment, metavar="NAME",
-                        help=f"built-in experiment: {', '.join(experiments.EXPERIMENTS)} "
-                        f"(default circles; see '{PROG} list')")
-    source.add_argument("--model", metavar="FILE|MODULE:FUNCTION",
-                        help="your own built model: a .keras file, or a function (in a module "
-                        "or a .py file) that returns one; needs --data")
-    source.add_argument("--data", metavar="FILE.npz",
-                        help="arrays x, y and optionally x_val, y_val for --model")
-    source.add_argument("--standardize", action="store_true",
-                        help="breast-cancer: scale every feature to mean 0, sd 1 (training "
-                        "split's statistics); output folder EXPERIMENT-standardized")
-    source.add_argument("--name", metavar="NAME",
-                        help="output folder for --model (default: the file or function name)")
-    # SUPPRESS: an option left out is absent from args, so the experiment's default holds.
-    training = compare.add_argument_group(
-        "training (defaults: the experiment's; for --model, the model's compile settings, "
-        "sgd, 10 epochs, batch size 32)", argument_default=argparse.SUPPRESS)
-    training.add_argument("--epochs", type=_positive_int, metavar="N",
-                          help="epochs; with --steps, the number of logged chunks (circles: 30)")
-    training.add_argument("--steps", type=_positive_int, metavar="N",
-                          help="total training steps, a multiple of --epochs (circles: 15000)")
-    training.add_argument("--batch-size", type=_batch_size,
-                          metavar="N|full", help="samples per step, or 'full' for full-batch "
-                          "gradient descent (circles: full)")
-    training.add_argument("--optimizer", type=_keras_name("optimizer", keras.optimizers.get),
-                          metavar="NAME", help="Keras optimizer name, e.g. sgd, adam")
-    training.add_argument("--learning-rate", type=_positive_float, metavar="LR",
-                          help="learning rate (circles: 0.01)")
-    training.add_argument("--loss", type=_keras_name("loss", keras.losses.get), metavar="NAME",
-                          help="Keras loss name, e.g. binary_crossentropy, mse")
-    training.add_argument("--metrics", type=_metrics, metavar="LIST",
-                          help="comma-separated Keras metric names, e.g. accuracy")
+    _source_options(compare)
+    _training_options(compare)
     compare.add_argument("--strategy", choices=STRATEGIES, default="default",
                          help="tf.distribute: 'mirrored' trains on every GPU of this machine; "
                          "'multiworker' on the cluster in TF_CONFIG (run the same command on "
@@ -283,3 +252,44 @@ def _add_article(sub):
         description="compare --experiment circles --seeds 3, probe --activation tanh, probe "
         "--activation relu, then a report of each; OPTIONS (e.g. --logdir DIR --jobs 2 "
         "--overwrite --quiet) go to the compare and probe commands.")
+
+
+def _source_options(compare):
+    """`compare`'s "what to train": a built-in experiment, or a user's model and data."""
+    source = compare.add_argument_group("what to train")
+    source.add_argument("--experiment", type=_experiment, metavar="NAME",
+                        help=f"built-in experiment: {', '.join(experiments.EXPERIMENTS)} "
+                        f"(default circles; see '{PROG} list')")
+    source.add_argument("--model", metavar="FILE|MODULE:FUNCTION",
+                        help="your own built model: a .keras file, or a function (in a module "
+                        "or a .py file) that returns one; needs --data")
+    source.add_argument("--data", metavar="FILE.npz",
+                        help="arrays x, y and optionally x_val, y_val for --model")
+    source.add_argument("--standardize", action="store_true",
+                        help="breast-cancer: scale every feature to mean 0, sd 1 (training "
+                        "split's statistics); output folder EXPERIMENT-standardized")
+    source.add_argument("--name", metavar="NAME",
+                        help="output folder for --model (default: the file or function name)")
+
+
+def _training_options(compare):
+    """`compare`'s training settings; each left out keeps the experiment's default."""
+    # SUPPRESS: an option left out is absent from args, so the experiment's default holds.
+    training = compare.add_argument_group(
+        "training (defaults: the experiment's; for --model, the model's compile settings, "
+        "sgd, 10 epochs, batch size 32)", argument_default=argparse.SUPPRESS)
+    training.add_argument("--epochs", type=_positive_int, metavar="N",
+                          help="epochs; with --steps, the number of logged chunks (circles: 30)")
+    training.add_argument("--steps", type=_positive_int, metavar="N",
+                          help="total training steps, a multiple of --epochs (circles: 15000)")
+    training.add_argument("--batch-size", type=_batch_size,
+                          metavar="N|full", help="samples per step, or 'full' for full-batch "
+                          "gradient descent (circles: full)")
+    training.add_argument("--optimizer", type=_keras_name("optimizer", keras.optimizers.get),
+                          metavar="NAME", help="Keras optimizer name, e.g. sgd, adam")
+    training.add_argument("--learning-rate", type=_positive_float, metavar="LR",
+                          help="learning rate (circles: 0.01)")
+    training.add_argument("--loss", type=_keras_name("loss", keras.losses.get), metavar="NAME",
+                          help="Keras loss name, e.g. binary_crossentropy, mse")
+    training.add_argument("--metrics", type=_metrics, metavar="LIST",
+                          help="comma-separated Keras metric names, e.g. accuracy")
