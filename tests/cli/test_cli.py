@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_initcmp import cli
+from keras_initcmp.cli import commands as cli
 from cli_run import our_lines, run_main
 
 

@@ -9,9 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_initcmp.reinit.redraw import reinitialize
 from keras_initcmp import driver, experiments
+from keras_initcmp.driver import entry, inputs
 from keras_initcmp.driver import tasks as runs
+from keras_initcmp.reinit.redraw import reinitialize
 from events import read_events
 
 CIRCLES = experiments.get("circles")
@@ -39,7 +40,7 @@ def test_reinitialize_draws_fresh_distinct_kernels_and_zero_biases():
     model = keras.Sequential([keras.Input((64,)),
                               keras.layers.Dense(64, bias_initializer="ones", name="a"),
                               keras.layers.Dense(64, bias_initializer="ones", name="b")])
-    he, xavier = reinitialize(model, "he", 0), driver.reinitialize(model, "xavier", 0)
+    he, xavier = reinitialize(model, "he", 0), reinitialize(model, "xavier", 0)
     he_a, he_b = kernels(he)
     assert [layer.name for layer in he.layers] == ["a", "b"]
     assert not np.allclose(he_a, he_b)  # one seed per kernel, never a shared instance
@@ -73,7 +74,7 @@ def test_zero_init_never_breaks_symmetry(circles, tmp_path):
     """All-zero kernels get zero gradients (a_hidden = relu(0) = 0), so nothing moves:
     the output stays sigmoid(0) = 1/2 and the loss ln 2 on the balanced circles."""
     model, data = circles
-    task = driver._train_task(model, data, **{**CIRCLES.training, "steps": 200, "epochs": 2})
+    task = entry._train_task(model, data, **{**CIRCLES.training, "steps": 200, "epochs": 2})
     [record], net = task("zeros", 0, str(tmp_path / "run"), None)
     assert all(not kernel.any() for kernel in kernels(net))
     assert record["loss"] == pytest.approx(math.log(2), abs=1e-4)
@@ -380,6 +381,6 @@ def test_compare_and_probe_restore_what_they_change_process_wide(circles, tmp_pa
                      logdir=tmp_path)
         assert logger.level == logging.INFO
         assert not config.is_op_determinism_enabled()
-        assert runs._normal_input.cache_info().currsize == 0
+        assert inputs.normal_input.cache_info().currsize == 0
     finally:
         logger.setLevel(before)

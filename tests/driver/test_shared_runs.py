@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pytest
 
+from keras_initcmp.driver import entry
 from keras_initcmp import driver, experiments, store
 from keras_initcmp.driver import shared_runs
 from events import read_events
@@ -117,10 +118,10 @@ def test_minibatches_fall_back_to_fit_per_run(circles, tmp_path, shared_fits):
 
 def test_why_runs_are_not_shared(circles):
     model, data = circles
-    full_batch = driver._train_task(model, data, **SETTINGS)
+    full_batch = entry._train_task(model, data, **SETTINGS)
     assert shared_runs.reason_not_shared(full_batch, CIRCLES.build_model()) is None
     assert "clone" in shared_runs.reason_not_shared(full_batch, full_batch.model)
-    minibatches = driver._train_task(model, data, **{**SETTINGS, "batch_size": 64})
+    minibatches = entry._train_task(model, data, **{**SETTINGS, "batch_size": 64})
     assert "minibatches" in shared_runs.reason_not_shared(minibatches, CIRCLES.build_model())
     full_batch.strategy = object()  # (only its presence matters)
     assert "strategy" in shared_runs.reason_not_shared(full_batch, CIRCLES.build_model())

@@ -15,7 +15,9 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from keras_initcmp.reinit.redraw import reinitialize
 from keras_initcmp.experiments import builtin
-from keras_initcmp import cli, driver, experiments
+from keras_initcmp.driver import entry
+from keras_initcmp import driver, experiments
+from keras_initcmp.cli import commands as cli
 from keras_initcmp.driver import tasks as runs
 from keras_initcmp.driver import summary
 from events import read_events, value
@@ -86,7 +88,7 @@ def test_breast_cancer_zero_init_plateaus_at_the_entropy_of_the_label_prior(tmp_
     p = float(data["y"].mean())
     lr = BREAST_CANCER.training["optimizer"]["config"]["learning_rate"]
     steps, epochs = 300, 3
-    task = driver._train_task(BREAST_CANCER.build_model(), data,
+    task = entry._train_task(BREAST_CANCER.build_model(), data,
                               **{**BREAST_CANCER.training, "steps": steps, "epochs": epochs})
     [record], net = task("zeros", 0, str(tmp_path / "run"), None)
 

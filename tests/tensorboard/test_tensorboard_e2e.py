@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 import tbharness
+from paths import SUPPORT
 from e2e_logs import (EPOCHS, FINAL_METRICS, LAYERS, PROBE_LAYERS, PROBE_ROWS, SAMPLES, SCHEMES,
                       SEEDS, make_logs)
 from events import read_events
@@ -81,7 +82,7 @@ def _logs_of(backend, logdir):
     """The experiments written on `backend`: here, or in a process without TensorFlow."""
     if backend == "tensorflow":
         return make_logs(logdir)
-    script = os.path.join(os.path.dirname(__file__), "e2e_logs.py")
+    script = os.path.join(SUPPORT, "e2e_logs.py")
     result = subprocess.run([sys.executable, script, str(logdir)], capture_output=True,
                             text=True, timeout=600, check=False,
                             env={**os.environ, "KERAS_BACKEND": backend})
