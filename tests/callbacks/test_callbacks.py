@@ -251,7 +251,8 @@ def test_capped_histogram_is_a_fair_sample_of_the_full_one(tmp_path):
     samples, cap = 4000, 2000
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(4, activation="tanh",
                                                                     name="sorted_tanh")])
-    model.layers[0].set_weights([np.array([[0.25, 0.5, 1.0, 2.0]], np.float32), np.zeros(4, np.float32)])
+    model.layers[0].set_weights([np.array([[0.25, 0.5, 1.0, 2.0]], np.float32),
+                                 np.zeros(4, np.float32)])
     probe = np.sort(np.random.default_rng(7).normal(size=(samples, 1)), axis=0).astype(np.float32)
     for folder, limit in (("capped", cap), ("full", None)):
         callback = ActivationHistograms(tmp_path / folder, probe, max_histogram_values=limit)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_initcmp import cli
+from keras_initcmp.cli import commands
 from cli_run import our_lines, run_main
 
 
@@ -222,8 +222,8 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, user_files, tmp_path, c
 
 
 def test_article_runs_every_command_and_report_in_one_process(tmp_path, capsys, monkeypatch):
-    """What compare.sh runs: the commands of `cli.ARTICLE` with the options, then reports."""
-    monkeypatch.setattr(cli, "ARTICLE", (
+    """What compare.sh runs: the commands of `cli.commands.ARTICLE` with the options, then reports."""
+    monkeypatch.setattr(commands, "ARTICLE", (
         ("compare", "--experiment", "circles", "--steps", "20", "--epochs", "2",
          "--schemes", "zeros,he"),
         ("probe", "--activation", "tanh", "--sizes", "20,10,5", "--samples", "300",

@@ -365,7 +365,8 @@ def test_cost_curve_axes_plot_the_event_files_mean_and_band(runs):
                 np.testing.assert_array_equal(line.get_xdata(), steps)
                 np.testing.assert_allclose(line.get_ydata(), values.mean(0), rtol=1e-6)
         for scheme in SCHEMES:  # the bands of training and validation: min and max over seeds
-            values = np.concatenate([seed_values(folder, scheme, tag) for tag in (metric, f"val_{metric}")], 1)
+            values = np.concatenate([seed_values(folder, scheme, tag)
+                                     for tag in (metric, f"val_{metric}")], 1)
             bands = [c for c in ax.collections if c.get_gid() == scheme]
             assert len(bands) == 2
             ys = np.concatenate([p.vertices[:, 1] for c in bands for p in c.get_paths()])
@@ -415,7 +416,8 @@ def test_signal_by_depth_axes_plot_the_event_files_values(runs):
             # and a hollow marker on the floor.
             np.testing.assert_allclose(line.get_ydata(), np.where(mean > 0, mean, np.nan), rtol=1e-6)
             zeros = scheme_lines(ax, scheme, "None")
-            assert [list(z.get_xdata()) for z in zeros] == ([list(index[mean == 0])] if (mean == 0).any() else [])
+            expected_zeros = [list(index[mean == 0])] if (mean == 0).any() else []
+            assert [list(z.get_xdata()) for z in zeros] == expected_zeros
             if (values > 0).all():  # the min–max band over seeds (where the log scale has one)
                 np.testing.assert_allclose(band_ys(ax, scheme), np.unique(np.round(
                     np.concatenate([values.min(0), values.max(0)]), 9)), rtol=1e-6)

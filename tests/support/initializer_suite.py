@@ -34,7 +34,8 @@ def lsuv_model():
 
 def lsuv_data():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=LSUV_DATA["size"]) * LSUV_DATA["scale"] + LSUV_DATA["shift"]).astype("float32")
+    x = rng.normal(size=LSUV_DATA["size"]) * LSUV_DATA["scale"] + LSUV_DATA["shift"]
+    return x.astype("float32")
 
 
 def gram_deviation(matrix):
