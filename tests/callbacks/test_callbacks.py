@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy import stats as scipy_stats
 
 from keras_initcmp import ActivationHistograms, activation_stats
 from keras_initcmp.initializers import He
@@ -220,6 +221,61 @@ def test_max_histogram_values_caps_the_histogram_not_the_statistics(tmp_path):
     assert value(events, "activations/hidden", 1)[:, 2].sum() == 50
     assert value(events, "activations/out", 1)[:, 2].sum() == 40  # fewer than the cap: all
     assert_scalars_equal_stats(events, 1, activation_stats(model, PROBE))
+
+
+def chi_square_to_full(capped, full):
+    """Pearson's chi-square of the capped histogram's counts against the full one's shares.
+
+    A uniform draw of C values with replacement gives multinomial counts with the full
+    histogram's shares p_i, so X² = Σ (O_i - C p_i)² / (C p_i) follows chi²(k - 1). Buckets
+    with an expected count under 5 are pooled (the approximation's rule of thumb), so the
+    critical value below holds for this C. Returns (X², degrees of freedom).
+    """
+    observed, shares = np.asarray(capped, float), np.asarray(full, float) / np.sum(full)
+    expected = observed.sum() * shares
+    small = expected < 5
+    observed = np.append(observed[~small], observed[small].sum())
+    expected = np.append(expected[~small], expected[small].sum())
+    keep = expected > 0
+    observed, expected = observed[keep], expected[keep]
+    return float(np.sum((observed - expected) ** 2 / expected)), observed.size - 1
+
+
+def test_capped_histogram_is_a_fair_sample_of_the_full_one(tmp_path):
+    """The capped histogram against the full one (chi-square), read back from the event files.
+
+    Input sorted along the samples, so the values in memory order run from low to high:
+    a cap that took the first C values instead of a uniform draw would show only the
+    low end. That front slice is the negative control and must fail the same test.
+    """
+    samples, cap = 4000, 2000
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(4, activation="tanh",
+                                                                    name="sorted_tanh")])
+    model.layers[0].set_weights([np.array([[0.25, 0.5, 1.0, 2.0]], np.float32),
+                                 np.zeros(4, np.float32)])
+    probe = np.sort(np.random.default_rng(7).normal(size=(samples, 1)), axis=0).astype(np.float32)
+    for folder, limit in (("capped", cap), ("full", None)):
+        callback = ActivationHistograms(tmp_path / folder, probe, max_histogram_values=limit)
+        callback.set_model(model)
+        callback.snapshot(0)
+        callback.close()
+    capped = value(read_events(tmp_path / "capped"), "activations/sorted_tanh", 0)
+    full = value(read_events(tmp_path / "full"), "activations/sorted_tanh", 0)
+    assert capped[:, 2].sum() == cap and full[:, 2].sum() == 4 * samples
+    np.testing.assert_array_equal(capped[:, :2], full[:, :2])  # the edges span all values
+    # Critical value at a false-alarm rate of 1e-4 for the pooled buckets' degrees of freedom:
+    # a fair draw of 2,000 values passes 9,999 times in 10,000; the draw is seeded, so the
+    # test is deterministic. A front slice of 2,000 (the lowest 500 samples) is off by far more.
+    statistic, dof = chi_square_to_full(capped[:, 2], full[:, 2])
+    assert dof >= 15 and statistic < scipy_stats.chi2.isf(1e-4, dof), (statistic, dof)
+    # Negative control: the first `cap` values in memory order, binned on the same edges.
+    front = keras.ops.convert_to_numpy(model(probe)).astype(np.float64).ravel()[:cap]
+    edges = np.append(full[:, 0], full[-1, 1])
+    front = np.clip(front, edges[0], edges[-1])  # the model's own values: inside up to rounding
+    front_counts = np.histogram(front, bins=edges)[0]
+    assert front_counts.sum() == cap
+    statistic, dof = chi_square_to_full(front_counts, full[:, 2])
+    assert statistic > scipy_stats.chi2.isf(1e-4, dof), (statistic, dof)
 
 
 # --- bad input ---------------------------------------------------------------

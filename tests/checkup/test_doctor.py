@@ -96,17 +96,33 @@ def test_report_as_json_and_table(xavier_report):
     assert "warning: signal-vanished at d" in table and "  suggestion: " in table
 
 
-def test_tanh_with_large_weights_saturates():
-    model = keras.Sequential([keras.Input((32,))] + [
-        keras.layers.Dense(32, activation="tanh", name=f"t{i}",
-                           kernel_initializer=initializers.ScaledNormal(1.0, seed=i))
+def tanh_stack(initializer):
+    """Four tanh Dense(32) layers `t0..t3`, kernels from `initializer(seed=i)`."""
+    return keras.Sequential([keras.Input((32,))] + [
+        keras.layers.Dense(32, activation="tanh", name=f"t{i}", kernel_initializer=initializer(seed=i))
         for i in range(4)])
+
+
+def test_tanh_with_large_weights_saturates():
+    model = tanh_stack(lambda seed: initializers.ScaledNormal(1.0, seed=seed))
     report = doctor(model, batch(width=32)[0])
     assert codes(report) == [("saturation", "t0")]
     saturation = report.findings[0]
     assert saturation.value > doctor_module.SATURATION_SHARE
     assert list(saturation.details["layers"]) == ["t0", "t1", "t2", "t3"]
     assert "'xavier'" in saturation.suggestion
+
+
+def test_tanh_with_xavier_does_not_saturate():
+    """The negative control of the test above: the same architecture and batch, xavier kernels."""
+    report = doctor(tanh_stack(initializers.Xavier), batch(width=32)[0])
+    assert "saturation" not in [code for code, _ in codes(report)]
+    assert report.findings == []
+    # Not vacuous: the signal is alive, and t0 has ~1% of its values at |a| >= 0.99, far under
+    # the finding's share (50%).
+    shares = [report.layers[f"t{i}"]["saturation"] for i in range(4)]
+    assert 0 < max(shares) < doctor_module.SATURATION_SHARE / 2
+    assert min(report.layers[f"t{i}"]["std"] for i in range(4)) > 0.3
 
 
 def test_raw_breast_cancer_features_need_standardizing_standardized_ones_do_not():
@@ -126,17 +142,30 @@ def test_raw_breast_cancer_features_need_standardizing_standardized_ones_do_not(
     assert doctor(model, standardized).findings == []
 
 
-def test_a_bias_of_minus_10_kills_the_layer():
-    model = keras.Sequential([
+def biased_relu(bias):
+    return keras.Sequential([
         keras.Input((16,)),
         keras.layers.Dense(32, activation="relu", name="biased",
                            kernel_initializer=initializers.He(seed=0),
-                           bias_initializer=keras.initializers.Constant(-10.0)),
+                           bias_initializer=keras.initializers.Constant(bias)),
         keras.layers.Dense(1, name="head")])
-    report = doctor(model, batch(width=16)[0])
+
+
+def test_a_bias_of_minus_10_kills_the_layer():
+    report = doctor(biased_relu(-10.0), batch(width=16)[0])
     assert codes(report) == [("dead-units", "biased")]
     assert report.findings[0].value == 1.0 and report.layers["biased"]["dead_units"] == 1.0
     assert "bias" in report.findings[0].suggestion
+
+
+def test_a_zero_bias_kills_no_unit():
+    """The negative control of the test above: the same architecture, kernel and batch, bias 0."""
+    report = doctor(biased_relu(0.0), batch(width=16)[0])
+    assert "dead-units" not in [code for code, _ in codes(report)]
+    assert report.findings == []
+    # Not vacuous: the ReLU does zero about half of the values, but no unit for every sample.
+    layer = report.layers["biased"]
+    assert layer["dead_units"] == 0 and 0.3 < layer["zero_fraction"] < 0.7
 
 
 def test_loss_for_an_uncompiled_model_leaves_it_uncompiled():

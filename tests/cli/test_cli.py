@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_initcmp.cli import commands as cli
+from keras_initcmp.cli import commands
 from cli_run import our_lines, run_main
 
 
@@ -82,6 +82,82 @@ def test_compare_a_users_keras_file_and_npz(tmp_path, capsys, user_files):
     assert (tmp_path / "model" / "he" / "seed-0").is_dir()
 
 
+def huber(prediction, y, delta=1.0):
+    """Keras' Huber loss (default δ = 1), written out: the mean over samples of ½r² where
+    |r| ≤ δ, δ(|r| - ½δ) beyond."""
+    r = np.abs(prediction.ravel() - y)
+    return np.mean(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta)))
+
+
+def test_compare_a_users_keras_file_keeps_its_loss_and_redraws_its_kernels(tmp_path, capsys,
+                                                                          user_files, monkeypatch):
+    """Steps and epochs in the records; the user's loss (mean absolute error: no default) kept;
+    the file's trained-looking weights replaced by the scheme's draws before training.
+
+    (Not Huber with its own δ: Keras 3.15's `Huber.get_config` drops `delta`, so a .keras
+    file cannot hold it; the model reloads with δ = 1.)"""
+    from keras_initcmp.driver import tasks
+
+    rng = np.random.default_rng(1)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="tanh"),
+                              keras.layers.Dense(1)])
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mean_absolute_error")
+    model.save(tmp_path / "mae.keras")
+    saved = model.get_weights()
+
+    started, finished, fresh_net, train = {}, {}, tasks.TrainTask._fresh_net, tasks.TrainTask._train
+
+    def keep_fresh(self, scheme, seed):  # each run's weights as the scheme drew them
+        net = fresh_net(self, scheme, seed)
+        started[scheme] = [np.array(w, np.float64) for w in net.get_weights()]
+        return net
+
+    def keep_final(self, scheme, seed, run_dir, line):  # and as training left them
+        records, net = train(self, scheme, seed, run_dir, line)
+        finished[scheme] = net.get_weights()
+        return records, net
+
+    monkeypatch.setattr(tasks.TrainTask, "_fresh_net", keep_fresh)
+    monkeypatch.setattr(tasks.TrainTask, "_train", keep_final)
+    status, out, err = run_main(capsys, "compare", "--model", tmp_path / "mae.keras",
+                                "--data", user_files / "data.npz", "--epochs", "2",
+                                "--batch-size", "8", "--schemes", "orthogonal,he", "--quiet",
+                                "--logdir", tmp_path / "logs")
+    assert (status, err) == (0, "")
+    records = json.loads((tmp_path / "logs" / "mae" / "results.json").read_text())
+    # 32 training rows in batches of 8: 4 steps per epoch, 2 epochs.
+    assert sorted((r["scheme"], r["epochs"], r["steps"]) for r in records) == [
+        ("he", 2, 8), ("orthogonal", 2, 8)]
+
+    data = np.load(user_files / "data.npz")
+    for record in records:
+        net = keras.models.clone_model(model)
+        net.set_weights(finished[record["scheme"]])
+        for split, key in (("", "loss"), ("_val", "val_loss")):
+            prediction = keras.ops.convert_to_numpy(net(data["x" + split])).astype(np.float64)
+            residuals = prediction.ravel() - data["y" + split]
+            # float32 forward passes of 32 and 16 rows: agreement to 1e-5 relative.
+            assert record[key] == pytest.approx(np.mean(np.abs(residuals)), rel=1e-5), (
+                record["scheme"], key)
+            # Not vacuous: MSE or Huber at the same weights is far off.
+            assert record[key] != pytest.approx(np.mean(residuals**2), rel=0.05)
+            assert record[key] != pytest.approx(huber(prediction, data["y" + split]), rel=0.05)
+
+    # Orthogonal: W Wᵀ = I for the 3×8 kernel (rows orthonormal) and WᵀW = 1 for the 8×1;
+    # float32 draws: 1e-5. Biases zero, not the file's.
+    kernel, bias, head, head_bias = started["orthogonal"]
+    np.testing.assert_allclose(kernel @ kernel.T, np.eye(3), atol=1e-5)
+    np.testing.assert_allclose(head.T @ head, [[1.0]], atol=1e-5)
+    assert not np.any(bias) and not np.any(head_bias)
+    # Negative control: the file's own kernel is not orthogonal, and he drew other kernels.
+    file_kernel = saved[0].astype(np.float64)
+    assert not np.allclose(file_kernel @ file_kernel.T, np.eye(3), atol=0.1)
+    for kernel_index in (0, 2):
+        assert not np.allclose(started["he"][kernel_index], saved[kernel_index])
+        assert not np.allclose(started["he"][kernel_index], started["orthogonal"][kernel_index])
+
+
 def test_compare_a_function_from_a_py_file(tmp_path, capsys, user_files):
     spec = f"{user_files / 'factory.py'}:build"
     status, out, err = run_main(capsys, "compare", "--model", spec, "--data",
@@ -146,8 +222,8 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, user_files, tmp_path, c
 
 
 def test_article_runs_every_command_and_report_in_one_process(tmp_path, capsys, monkeypatch):
-    """What compare.sh runs: the commands of `cli.ARTICLE` with the options, then reports."""
-    monkeypatch.setattr(cli, "ARTICLE", (
+    """What compare.sh runs: the commands of `cli.commands.ARTICLE` with the options, then reports."""
+    monkeypatch.setattr(commands, "ARTICLE", (
         ("compare", "--experiment", "circles", "--steps", "20", "--epochs", "2",
          "--schemes", "zeros,he"),
         ("probe", "--activation", "tanh", "--sizes", "20,10,5", "--samples", "300",

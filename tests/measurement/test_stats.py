@@ -12,10 +12,13 @@ from events import read_events
 
 
 def numpy_stats(a):
-    a = np.asarray(a, dtype=np.float64).ravel()
+    units = np.asarray(a, dtype=np.float64)
+    a = units.ravel()
     finite = a[np.isfinite(a)]
     return {"mean": finite.mean(), "std": finite.std(), "zero_fraction": np.mean(a == 0),
-            "saturation": np.mean(np.abs(a) >= 0.99), "nonfinite": int(np.sum(~np.isfinite(a)))}
+            "saturation": np.mean(np.abs(a) >= 0.99), "nonfinite": int(np.sum(~np.isfinite(a))),
+            # over all samples at once: a unit is dead when it is 0 for every one of them
+            "dead_units": np.mean(np.all(units.reshape(-1, units.shape[-1]) == 0, axis=0))}
 
 
 def our_buckets(data, bins, max_values=None):
@@ -37,14 +40,34 @@ def numpy_forward(model, x):
     return {"tanh_layer": hidden, "relu_layer": np.maximum(hidden @ w2 + b2, 0)}
 
 
+def with_units_alive_in_some_batches(model, x):
+    """Sets relu unit 0 dead for every sample and relu unit 1 alive only for samples 3 and 45.
+
+    tanh unit 0 reads x[:, 0] alone; x[:, 0] = 2 at samples 3 and 45, -1 elsewhere, so
+    relu unit 1 = relu(tanh(x0) - 0.5) is 0.46 there and 0 elsewhere. With batches of 7
+    (or 1) it is 0 in every batch but two: a per-batch dead-unit count would call it dead.
+    """
+    (w1, b1), (w2, b2) = (layer.get_weights() for layer in model.layers)
+    w1[:, 0], b1[0] = np.eye(6)[0], 0.0
+    w2[:, 0], b2[0] = 0.0, -1.0
+    w2[:, 1], b2[1] = np.eye(8)[0], -0.5
+    model.layers[0].set_weights([w1, b1])
+    model.layers[1].set_weights([w2, b2])
+    x = x.copy()
+    x[:, 0] = -1.0
+    x[[3, 45], 0] = 2.0
+    return x
+
+
 @pytest.mark.parametrize("batch_size", [None, 1, 7, 50])
 def test_activation_stats_equal_numpy_on_every_batching(batch_size):
     keras.utils.set_random_seed(0)
     model = tanh_relu_model()
-    x = np.random.default_rng(0).normal(size=(50, 6)) * 3
+    x = with_units_alive_in_some_batches(model, np.random.default_rng(0).normal(size=(50, 6)) * 3)
     stats = activation_stats(model, x, batch_size=batch_size)
     assert list(stats) == ["tanh_layer", "relu_layer"]
-    for name, activation in numpy_forward(model, x).items():
+    activations = numpy_forward(model, x)
+    for name, activation in activations.items():
         expected = numpy_stats(activation)
         assert stats[name]["nonfinite"] == expected.pop("nonfinite")
         for key, value in expected.items():
@@ -52,6 +75,12 @@ def test_activation_stats_equal_numpy_on_every_batching(batch_size):
     # Both statistics actually vary: a test of a dead or saturated layer only would be weak.
     assert 0 < stats["relu_layer"]["zero_fraction"] < 1
     assert 0 < stats["tanh_layer"]["saturation"] < 1
+    # The dead-unit check is not vacuous: unit 0 dead, unit 1 alive in only 2 of 50 samples
+    # (so 0 in most batches of 1 or 7), and not every unit dead.
+    relu = activations["relu_layer"]
+    assert np.all(relu[:, 0] == 0) and np.flatnonzero(relu[:, 1]).tolist() == [3, 45]
+    assert 0 < stats["relu_layer"]["dead_units"] < 1
+    assert stats["tanh_layer"]["dead_units"] == 0
 
 
 def test_nonfinite_values_are_counted_and_excluded_from_mean_and_std():

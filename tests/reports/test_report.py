@@ -12,6 +12,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from matplotlib.patches import StepPatch
 from PIL import Image
 
 import keras_initcmp
@@ -19,6 +20,7 @@ from keras_initcmp import cli
 from keras_initcmp.events.writer import EventWriter
 from keras_initcmp.reports import FIGURES, scheme_color
 from keras_initcmp.reports import report as make_report
+from keras_initcmp.reports import write
 from events import read_events
 from paths import ROOT
 
@@ -45,8 +47,18 @@ def runs(tmp_path_factory):
     keras_initcmp.probe(PROBE_SCHEMES, 1, sizes=(16, 12, 8, 4), activation="tanh",
                         samples=200, batch_size=100, histogram_samples=100, logdir=logdir)
     compare_dir, probe_dir = logdir / "tiny", logdir / "probe-tanh"
-    return {"logdir": logdir, "compare": (compare_dir, make_report(compare_dir)),
-            "probe": (probe_dir, make_report(probe_dir))}
+    # The Figure objects `report` saves, kept as drawn: the figure tests read their axes.
+    drawn, save_figures = {}, write.save_figures
+
+    def keep_figures(folder, figures, names, dpi):
+        drawn[os.path.basename(folder)] = dict(figures)
+        return save_figures(folder, figures, names, dpi)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(write, "save_figures", keep_figures)
+        compare, probe = make_report(compare_dir), make_report(probe_dir)
+    return {"logdir": logdir, "compare": (compare_dir, compare), "probe": (probe_dir, probe),
+            "drawn": {"compare": drawn["tiny"], "probe": drawn["probe-tanh"]}}
 
 
 def results(folder):
@@ -300,6 +312,133 @@ def test_histogram_grids_plot_the_logged_histograms_with_a_shared_range_per_laye
     zeros = report.data["histograms_init"]["panels"]["zeros"]["hidden"]
     assert set(zeros["left"]) == set(zeros["right"]) == {0.0}
     assert report.data["histograms_end"]["training_steps"] == {"zeros": STEPS, "he": STEPS}
+
+
+# --- the figures' own data, read back from their axes and compared with the event files --
+
+
+def seed_values(folder, scheme, tag, steps=None):
+    """`[seeds, steps]` of a scalar tag in every seed's event files (at `steps`, or all)."""
+    rows = []
+    for seed in range(SEEDS):
+        series = dict(read_events(folder / scheme / f"seed-{seed}")[tag])
+        rows.append([float(series[step]) for step in (steps or sorted(series))])
+    return np.array(rows)
+
+
+def scheme_lines(ax, scheme, style):
+    return [line for line in ax.get_lines() if line.get_gid() == scheme
+            and line.get_linestyle() == style]
+
+
+def band_ys(ax, scheme):
+    """The y-values of the scheme's min–max band (its polygon's vertices), sorted."""
+    [band] = [c for c in ax.collections if c.get_gid() == scheme]
+    return np.unique(np.round(np.concatenate([p.vertices[:, 1] for p in band.get_paths()]), 9))
+
+
+def assert_panel_plots(ax, scheme, rows):
+    """The panel's stairs are the logged counts as shares on the logged edges; a panel
+    too narrow to show bars has one spike at the middle of the logged range instead."""
+    [patch] = [p for p in ax.patches if p.get_gid() == scheme]
+    low, high = rows[0, 0], rows[-1, 1]
+    if isinstance(patch, StepPatch):
+        shares, edges, _ = patch.get_data()
+        np.testing.assert_allclose(shares, rows[:, 2] / rows[:, 2].sum(), rtol=1e-12)
+        np.testing.assert_allclose(edges, np.append(rows[:, 0], high), rtol=1e-12)
+    else:
+        assert high - low < 0.03 * np.diff(ax.get_xlim())[0]
+        assert patch.get_x() + patch.get_width() / 2 == pytest.approx((low + high) / 2, abs=1e-12)
+    return type(patch).__name__
+
+
+def test_cost_curve_axes_plot_the_event_files_mean_and_band(runs):
+    folder, figure = runs["compare"][0], runs["drawn"]["compare"]["cost_curves"]
+    axes = figure.axes[:2]
+    assert [ax.get_title() for ax in axes] == ["loss", "accuracy"]
+    steps = [STEPS // EPOCHS * epoch for epoch in range(1, EPOCHS + 1)]
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for style, tag in (("-", metric), ("--", f"val_{metric}")):
+            for scheme in SCHEMES:
+                values = seed_values(folder, scheme, tag)
+                [line] = scheme_lines(ax, scheme, style)
+                np.testing.assert_array_equal(line.get_xdata(), steps)
+                np.testing.assert_allclose(line.get_ydata(), values.mean(0), rtol=1e-6)
+        for scheme in SCHEMES:  # the bands of training and validation: min and max over seeds
+            values = np.concatenate([seed_values(folder, scheme, tag)
+                                     for tag in (metric, f"val_{metric}")], 1)
+            bands = [c for c in ax.collections if c.get_gid() == scheme]
+            assert len(bands) == 2
+            ys = np.concatenate([p.vertices[:, 1] for c in bands for p in c.get_paths()])
+            expected = np.concatenate([values.min(0), values.max(0)])
+            np.testing.assert_allclose(np.unique(np.round(ys, 6)),
+                                       np.unique(np.round(expected, 6)), rtol=1e-6)
+
+
+def test_histogram_axes_plot_the_logged_histograms_of_the_lowest_seed(runs):
+    folder = runs["compare"][0]
+    layers, kinds = ["hidden", "out"], set()
+    for name, step in (("histograms_init", 0), ("histograms_end", EPOCHS)):
+        axes = runs["drawn"]["compare"][name].axes
+        assert len(axes) == len(SCHEMES) * len(layers)
+        for row, scheme in enumerate(SCHEMES):
+            events = read_events(folder / scheme / "seed-0")
+            for column, layer in enumerate(layers):
+                ax = axes[row * len(layers) + column]
+                rows = dict(events[f"activations/{layer}"])[step]
+                dead = float(dict(events[f"activation_dead_units/{layer}"])[step])
+                notes = " ".join(text.get_text() for text in ax.texts)
+                assert (f"dead: {dead:.0%}" in notes) == (dead >= 0.01), (name, scheme, layer)
+                kinds.add(assert_panel_plots(ax, scheme, rows))
+                if rows[0, 0] == rows[-1, 1]:
+                    assert f"all = {rows[0, 0]:.3g}" in notes
+    assert kinds == {"StepPatch", "Rectangle"}  # both ways of drawing a panel were checked
+    # Zero init: the hidden panel at step 0 is the single-value spike at 0, all units dead.
+    zeros_hidden = runs["drawn"]["compare"]["histograms_init"].axes[0]
+    assert "dead: 100%" in " ".join(text.get_text() for text in zeros_hidden.texts)
+
+
+def test_signal_by_depth_axes_plot_the_event_files_values(runs):
+    folder, figure = runs["compare"][0], runs["drawn"]["compare"]["signal_by_depth"]
+    layers = ["hidden", "out"]
+    index = np.arange(1, len(layers) + 1)
+    grid = [(quantity, moment, step) for quantity in ("activation_std", "gradient_norm")
+            for moment, step in (("init", 0), ("end", EPOCHS))]
+    axes, checked_bands = figure.axes[:len(grid)], []
+    for ax, (quantity, moment, step) in zip(axes, grid):
+        for scheme in SCHEMES:
+            values = np.array([[float(dict(read_events(folder / scheme / f"seed-{s}")[
+                f"{quantity}/{layer}"])[step]) for layer in layers] for s in range(SEEDS)])
+            mean = values.mean(0)
+            [line] = scheme_lines(ax, scheme, "-")
+            np.testing.assert_array_equal(line.get_xdata(), index)
+            # Log scale: a positive mean is drawn as it is, an exact 0 as a gap in the line
+            # and a hollow marker on the floor.
+            np.testing.assert_allclose(line.get_ydata(), np.where(mean > 0, mean, np.nan), rtol=1e-6)
+            zeros = scheme_lines(ax, scheme, "None")
+            expected_zeros = [list(index[mean == 0])] if (mean == 0).any() else []
+            assert [list(z.get_xdata()) for z in zeros] == expected_zeros
+            if (values > 0).all():  # the min–max band over seeds (where the log scale has one)
+                np.testing.assert_allclose(band_ys(ax, scheme), np.unique(np.round(
+                    np.concatenate([values.min(0), values.max(0)]), 9)), rtol=1e-6)
+                checked_bands.append((quantity, moment, scheme))
+    # The hidden layer of zero init has a std of exactly 0 at step 0: the floor marker exists.
+    assert scheme_lines(axes[0], "zeros", "None")
+    assert ("activation_std", "end", "he") in checked_bands
+
+
+def test_probe_axes_plot_the_logged_histograms_and_predictions(runs):
+    folder, drawn = runs["probe"][0], runs["drawn"]["probe"]
+    layers = ["layer_1", "layer_2", "layer_3"]
+    [ax] = drawn["signal_by_depth"].axes
+    for row, scheme in enumerate(PROBE_SCHEMES):
+        events = read_events(folder / scheme / "seed-0")
+        predicted = [float(dict(events[f"predicted_std/{layer}"])[0]) for layer in layers]
+        [dashed] = scheme_lines(ax, scheme, "--")
+        np.testing.assert_allclose(dashed.get_ydata(), predicted, rtol=1e-6)
+        for column, layer in enumerate(layers):
+            rows = dict(events[f"activations/{layer}"])[0]
+            assert_panel_plots(drawn["histograms_init"].axes[row * len(layers) + column], scheme, rows)
 
 
 def test_each_scheme_has_one_colour_in_every_figure_and_report(runs):
