@@ -25,7 +25,7 @@ from floors import SCALES, numpy_circles, timed
 import keras  # noqa: E402
 
 from claims import report  # noqa: E402
-from keras_initcmp.reinit.redraw.redraw import reinitialize
+from keras_initcmp.reinit.redraw import reinitialize  # noqa: E402
 from keras_initcmp import backend, driver, experiments  # noqa: E402
 from keras_initcmp.driver import tasks as runs
 from keras_initcmp.driver import shared_runs

@@ -15,7 +15,7 @@ from floors import bare_chain, timed
 
 from claims import report  # noqa: E402
 from keras_initcmp import backend, driver  # noqa: E402
-from keras_initcmp.driver import tasks as runs
+from keras_initcmp.driver import inputs  # noqa: E402
 
 
 def main():
@@ -28,7 +28,7 @@ def main():
     with tempfile.TemporaryDirectory() as logdir:  # warm-up: first traces
         driver.probe(("he",), activation="relu", samples=batch_size, batch_size=batch_size,
                      histogram_samples=batch_size, logdir=logdir)
-    runs.clear_input_cache()
+    inputs.clear_input_cache()
     with tempfile.TemporaryDirectory() as logdir:
         probe = timed(driver.probe, ("he",), activation="relu", samples=args.samples,
                       batch_size=batch_size, logdir=logdir)

@@ -29,6 +29,8 @@ for module in pkgutil.walk_packages(keras_initcmp.__path__, "keras_initcmp."):
         continue
     if module.name.startswith("keras_initcmp.distributed.") and keras.backend.backend() != "tensorflow":
         continue
+    if module.name.endswith(".__main__"):  # runs the command line
+        continue
     importlib.import_module(module.name)
 # ... and every public name still what it was.
 print(json.dumps({"loaded": loaded, "first": first, "after": kinds(),
