@@ -49,7 +49,7 @@ PROBE_SIZES = (1000, 800, 500, 300, 200, 100, 10)
 def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom",
             logdir="logs", optimizer=None, loss=None, metrics=None, epochs=10, steps=None,
             batch_size=32, probe_size=512, jobs=1, overwrite=False, progress=None,
-            strategy=None):
+            strategy=None, dask=None, dask_resources=None):
     """Train a copy of `model` under every scheme and seed; log and return the results.
 
     Every copy gets freshly seeded kernels (`reinitialize`), zero biases, a fresh
@@ -77,7 +77,8 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
         steps: Total training steps, or `None` for `epochs` passes over the data.
         batch_size: Samples per step, or `None` for full-batch gradient descent.
         probe_size: Training samples the activation histograms are taken on.
-        jobs: Runs to train at once, each in its own process.
+        jobs: Runs to train at once, each in its own process (with `dask="local"`:
+            the local cluster's worker processes).
         overwrite: Replace existing results (and their run folders) instead of
             resuming; without it, results from other settings are an error.
         progress: A text stream for a live line per run, or `None` for silence.
@@ -88,6 +89,13 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
             create the strategy first, before TensorFlow's first op
             (`distributed.get_strategy("multiworker")`); only the chief writes to
             `logdir`, the others to a temporary folder they remove. Needs `jobs=1`.
+        dask: Train the runs on a Dask distributed cluster, one task per scheme and
+            seed: a scheduler address (`"tcp://host:8786"`), `True` for
+            `$DASK_SCHEDULER_ADDRESS`, or `"local"` (a `LocalCluster` of `jobs`
+            workers on 127.0.0.1 for this sweep). Workers return each run's records
+            and event files to this process, which alone writes `logdir`; a worker
+            that dies has its run rescheduled (`keras_initcmp.dask_cluster`).
+        dask_resources: Dask worker resources each run holds, e.g. `{"GPU": 1}`.
 
     Returns:
         The list of result records (`COMPARE_FIELDS`), also in `results.json`.
@@ -107,6 +115,10 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
     if strategy is not None and jobs != 1:
         raise ValueError(f"Argument `jobs` must be 1 with a tf.distribute strategy (its "
                          f"devices train one run at a time). Received: jobs={jobs!r}")
+    if strategy is not None and dask is not None:
+        raise ValueError(f"Argument `dask` spreads runs over workers, `strategy` one run "
+                         f"over devices: choose one. Received: dask={dask!r} with "
+                         f"strategy={strategy!r}")
     task = _train_task(model, data, optimizer=optimizer, loss=loss, metrics=metrics,
                        epochs=epochs, steps=steps, batch_size=batch_size, probe_size=probe_size)
     task.strategy = strategy
@@ -123,14 +135,15 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
                               False, None)
     try:
         return sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite,
-                      progress)
+                     progress, dask, dask_resources)
     finally:  # a model trained in place (not clonable) leaves as it came
         task.model.set_weights(task.initial_weights)
 
 
 def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="tanh",
           samples=100_000, batch_size=5000, histogram_samples=10_000, bias_std=0.0,
-          experiment=None, logdir="logs", jobs=1, overwrite=False, progress=None):
+          experiment=None, logdir="logs", jobs=1, overwrite=False, progress=None,
+          dask=None, dask_resources=None):
     """The article's experiment 2: per-layer activations of a fresh deep net, no training.
 
     For every scheme and seed, a Sequential of Dense layers `sizes[1:]` (all with
@@ -161,7 +174,7 @@ def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="ta
         histogram_samples: Rows the histograms are drawn from.
         bias_std: σ_b of the `N(0, σ_b²)` biases, `0.0` (default) for zero biases.
         experiment: Output folder under `logdir`; default `"probe-<activation>"`.
-        logdir, jobs, overwrite, progress: As in `compare`.
+        logdir, jobs, overwrite, progress, dask, dask_resources: As in `compare`.
 
     Returns:
         One record per scheme, seed and layer (`PROBE_FIELDS`), also in `results.json`.
@@ -188,7 +201,7 @@ def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="ta
     experiment = f"probe-{activation}" if experiment is None else experiment
     try:
         return sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite,
-                     progress)
+                     progress, dask, dask_resources)
     finally:  # the input cache holds `samples × sizes[0]` floats: 400 MB for the article's
         clear_input_cache()
 
