@@ -164,8 +164,10 @@ def _add_compare(sub, run):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_options(compare)
     _training_options(compare)
-    compare.add_argument("--strategy", choices=STRATEGIES, default="default",
-                         help="tf.distribute: 'mirrored' trains on every GPU of this machine; "
+    compare.add_argument("--strategy", choices=(*STRATEGIES, "data-parallel"), default="default",
+                         help="one run on many devices: 'data-parallel' on every device of "
+                         "this machine (JAX: keras.distribution.DataParallel; TensorFlow: "
+                         "MirroredStrategy); tf.distribute: 'mirrored' trains on every GPU of this machine; "
                          "'multiworker' on the cluster in TF_CONFIG (run the same command on "
                          "every worker; only the chief writes). Default: one device")
     _common(compare)

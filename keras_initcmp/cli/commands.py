@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_initcmp import backend, driver, experiments, schemes
 from keras_initcmp.cli import args as cli_args
-from keras_initcmp.distributed import dask_cluster
+from keras_initcmp.distributed import dask_cluster, data_parallel
 from keras_initcmp.driver import summary
 from keras_initcmp.cli.args import PROG, fail
 
@@ -73,7 +73,15 @@ def _compare(args, out):
             options.get("optimizer") or training.get("optimizer") or "sgd",
             options.get("learning_rate"))
     strategy, chief = None, True
-    if args.strategy != "default":
+    if args.strategy == data_parallel.NAME:  # the backend's own: JAX or TensorFlow
+        try:
+            strategy = data_parallel.get()
+        except ValueError:
+            fail(f"--strategy {args.strategy}: needs KERAS_BACKEND=jax or tensorflow (Keras "
+                 f"has no distribution for PyTorch); this is KERAS_BACKEND={backend.name()}")
+        chief = data_parallel.is_chief(strategy) if data_parallel.is_distribution(strategy) \
+            else True
+    elif args.strategy != "default":
         if backend.name() != "tensorflow":
             fail(f"--strategy {args.strategy}: tf.distribute needs the TensorFlow backend "
                   f"(KERAS_BACKEND=tensorflow); this is KERAS_BACKEND={backend.name()}")

@@ -28,6 +28,7 @@ from keras_initcmp import schemes as registry
 from keras_initcmp.driver.inputs import clear_input_cache
 from keras_initcmp.driver.tasks import ProbeTask, TrainTask
 from keras_initcmp.driver.sweep import sweep
+from keras_initcmp.distributed import data_parallel
 
 __all__ = ["compare", "probe", "DEFAULT_SCHEMES", "DATA_SCHEMES",
            "COMPARE_FIELDS", "PROBE_FIELDS", "PROBE_SIZES"]
@@ -82,7 +83,10 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
         overwrite: Replace existing results (and their run folders) instead of
             resuming; without it, results from other settings are an error.
         progress: A text stream for a live line per run, or `None` for silence.
-        strategy: `None` (one device), `"mirrored"`, `"multiworker"` or a
+        strategy: `None` (one device), `"data-parallel"` (every local device, the
+            backend's own: `keras.distribution.DataParallel` on JAX, `"mirrored"` on
+            TensorFlow, an error on PyTorch; `keras_initcmp.distributed.data_parallel`),
+            a `keras.distribution.DataParallel`, `"mirrored"`, `"multiworker"` or a
             `tf.distribute.Strategy`: every run is built and trained in its scope
             (`keras_initcmp.distributed.fit` picks Keras' fit or the custom loop). With
             `"multiworker"`, start the same call on every worker of `TF_CONFIG`, and
@@ -104,7 +108,10 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
 
     >>> records = keras_initcmp.compare(model, (x, y), schemes=("xavier", "he"), epochs=5)
     """
-    if strategy not in (None, "default") and backend.name() != "tensorflow":
+    if strategy == data_parallel.NAME:  # the backend's own, on JAX and TensorFlow
+        strategy = data_parallel.get()
+    elif strategy not in (None, "default") and backend.name() != "tensorflow" \
+            and not data_parallel.is_distribution(strategy):
         raise ValueError(f"Argument `strategy` (tf.distribute) needs the TensorFlow backend. "
                          f"Received: strategy={strategy!r} with KERAS_BACKEND={backend.name()!r}")
     if strategy in (None, "default"):
@@ -113,7 +120,7 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
         from keras_initcmp import distributed
         strategy = distributed.get_strategy(strategy)
     if strategy is not None and jobs != 1:
-        raise ValueError(f"Argument `jobs` must be 1 with a tf.distribute strategy (its "
+        raise ValueError(f"Argument `jobs` must be 1 with a distribution strategy (its "
                          f"devices train one run at a time). Received: jobs={jobs!r}")
     if strategy is not None and dask is not None:
         raise ValueError(f"Argument `dask` spreads runs over workers, `strategy` one run "
@@ -124,10 +131,14 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
     task.strategy = strategy
     settings = {"kind": "compare", "model": _digest(_architecture(task.model)),
                 "data": _digest(task.data), **_settings(task)}
-    if strategy is not None:
+    if data_parallel.is_distribution(strategy):
+        settings["strategy"] = data_parallel.NAME
+        chief = data_parallel.is_chief(strategy)
+    elif strategy is not None:
         from keras_initcmp import distributed
         settings["strategy"] = distributed.strategy_name(strategy)
-        if not distributed.is_chief(strategy):
+        chief = distributed.is_chief(strategy)
+    if strategy is not None and not chief:
             # Other workers train alongside the chief; what they write goes to a
             # temporary folder, removed at the end (the Keras convention).
             with tempfile.TemporaryDirectory(prefix="keras-initcmp-worker-") as scratch:

@@ -16,6 +16,7 @@ from tensorboard.plugins.hparams import summary_v2 as hp
 from keras_initcmp import checks, store
 from keras_initcmp.events import layout
 from keras_initcmp.driver import summary, workers
+from keras_initcmp.distributed import data_parallel
 from keras_initcmp import schemes as registry
 from keras_initcmp.events.writer import EventWriter
 from keras_initcmp.driver.progress import Line
@@ -48,10 +49,12 @@ def sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, p
         done = {(record["scheme"], record["seed"]) for record in records}
         requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
         todo = [run for run in requested if run not in done]
-        if getattr(task, "strategy", None) is not None:  # every worker does the chief's runs
+        strategy = getattr(task, "strategy", None)
+        if strategy is not None and not data_parallel.is_distribution(strategy):
+            # every tf.distribute worker does the chief's runs
             from keras_initcmp import distributed
             todo = [run for run, flag in zip(requested, distributed.chief_flags(
-                task.strategy, [run in todo for run in requested])) if flag]
+                strategy, [run in todo for run in requested])) if flag]
         if progress is not None and len(todo) < len(requested):
             progress.write(f"{experiment.folder}: resuming, {len(requested) - len(todo)} of "
                            f"{len(requested)} runs already in results.json\n")

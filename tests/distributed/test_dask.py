@@ -36,6 +36,7 @@ SHORT = {**CIRCLES.training, "steps": 20, "epochs": 2}
 # Long enough (seconds per run) for a kill to land inside a run.
 LONG = {**CIRCLES.training, "steps": 15000, "epochs": 3}
 SCHEMES = ("zeros", "xavier", "he")
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "keras-initcmp")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
        "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
 
@@ -194,7 +195,7 @@ def test_a_worker_killed_mid_run_has_its_run_rescheduled(circles, tmp_path, clus
 
 def test_a_driver_killed_mid_sweep_resumes_without_duplicates(tmp_path, cluster, reference):
     folder = tmp_path / "circles"
-    command = [sys.executable, "-m", "keras_initcmp.cli", "compare", "--experiment", "circles",
+    command = [SCRIPT, "compare", "--experiment", "circles",
                "--steps", str(LONG["steps"]), "--epochs", str(LONG["epochs"]), "--schemes",
                ",".join(SCHEMES), "--quiet", "--logdir", str(tmp_path),
                "--dask", cluster.scheduler_address]
@@ -243,7 +244,7 @@ def test_a_scheduler_that_does_not_answer_is_one_line_and_writes_nothing(tmp_pat
         address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "keras_initcmp.cli", "probe", "--sizes", "8,4", "--samples",
+        [SCRIPT, "probe", "--sizes", "8,4", "--samples",
          "16", "--logdir", str(tmp_path / "logs"), "--dask", address],
         capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
     assert time.monotonic() - start < dask_cluster.CONNECT_TIMEOUT + 60
