@@ -1,6 +1,7 @@
 """Many runs on a Dask distributed cluster: `compare(..., dask=ADDRESS)`, `--dask ADDRESS`.
 
-Each `(scheme, seed)` run is one Dask task, `keras_initcmp.driver.workers.run_in_worker`:
+Each `(scheme, seed)` run is one Dask task, the driver's `run` function
+(`keras_initcmp.driver.workers.run_in_worker`):
 the worker trains into a temporary folder of its own and returns the run's records
 and files to the driver, which writes them into the experiment (no shared filesystem).
 The task (the model and the data) goes to the workers once, replicated on each, so a
@@ -20,8 +21,6 @@ import math
 import os
 import secrets
 
-from keras_initcmp import checks
-from keras_initcmp.driver.workers import run_in_worker, task_key
 
 __all__ = ["DaskPool", "SchedulerUnreachable", "check_address", "parse_resources",
            "CONNECT_TIMEOUT", "ADDRESS_VARIABLE"]
@@ -84,7 +83,10 @@ def parse_resources(resources):
         raise ValueError(f"Argument `dask_resources` must be a dict of resource names and "
                          f"amounts such as {{'GPU': 1}}. Received: dask_resources={resources!r}")
     for name, amount in resources.items():
-        checks.positive_number(f"dask_resources[{name!r}]", amount)
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) \
+                or not math.isfinite(amount) or amount <= 0:
+            raise ValueError(f"Argument `dask_resources[{name!r}]` must be a positive finite "
+                             f"number. Received: dask_resources={resources!r}")
     return {name: float(amount) for name, amount in resources.items()}
 
 
@@ -94,14 +96,17 @@ class DaskPool:
 
     Args:
         address: `"local"` or a scheduler address (`check_address`).
+        run: The function of a run in a worker, `run(key, task_bytes, threads,
+            backend_name, scheme, seed)` (`driver.workers.run_in_worker`), importable
+            on the workers.
         jobs: Worker processes of the local cluster.
         resources: Dask resources each run holds, or `None`.
     """
 
     where = True  # progress lines name the worker that trained the run
 
-    def __init__(self, address, jobs=1, resources=None):
-        self.address, self.jobs, self.resources = address, jobs, resources
+    def __init__(self, address, run, jobs=1, resources=None):
+        self.address, self.run, self.jobs, self.resources = address, run, jobs, resources
         self.client = self.cluster = None
 
     def __enter__(self):
@@ -134,20 +139,19 @@ class DaskPool:
         self.client = self.cluster = None
 
     @contextlib.contextmanager
-    def submitter(self, task_bytes, runs):
+    def submitter(self, task_bytes, key, runs):
         """`submit(scheme, seed)`: a `concurrent.futures.Future` of the run's
         `(records, files, where)`; what is left running at exit is cancelled."""
         from keras_initcmp import backend
         threads = None  # a remote worker's threads are as it was started
         if self.cluster is not None:
             threads = max(1, (os.cpu_count() or 1) // self.jobs)
-        key = task_key(task_bytes)
         data = self.client.scatter(task_bytes, broadcast=True, hash=False)
         executor = self.client.get_executor(pure=False, resources=self.resources)
         token = secrets.token_hex(4)
         try:
             yield lambda scheme, seed: executor.submit(
-                run_in_worker, key, data, threads, backend.name(), scheme, seed,
+                self.run, key, data, threads, backend.name(), scheme, seed,
                 key=f"{KEY_PREFIX}{scheme}-seed-{seed}-{token}")
         finally:
             executor.shutdown(wait=False)  # cancels what a failure left running

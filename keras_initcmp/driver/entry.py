@@ -120,8 +120,9 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
         from keras_initcmp import distributed
         strategy = distributed.get_strategy(strategy)
     if strategy is not None and jobs != 1:
-        raise ValueError(f"Argument `jobs` must be 1 with a distribution strategy (its "
-                         f"devices train one run at a time). Received: jobs={jobs!r}")
+        raise ValueError(f"Argument `jobs` must be 1 with a tf.distribute strategy or a "
+                         f"keras.distribution (its devices train one run at a time). "
+                         f"Received: jobs={jobs!r}")
     if strategy is not None and dask is not None:
         raise ValueError(f"Argument `dask` spreads runs over workers, `strategy` one run "
                          f"over devices: choose one. Received: dask={dask!r} with "

@@ -80,7 +80,8 @@ def _pool(jobs, dask, dask_resources):
         return
     from keras_initcmp.distributed import dask_cluster
     address = dask_cluster.check_address(dask, jobs)
-    with dask_cluster.DaskPool(address, jobs, dask_cluster.parse_resources(dask_resources)) as pool:
+    with dask_cluster.DaskPool(address, workers.run_in_worker, jobs,
+                               dask_cluster.parse_resources(dask_resources)) as pool:
         yield pool
 
 
@@ -122,7 +123,8 @@ def _execute(task, todo, experiment, pool, progress):
     if not staged:
         return
     failure = None
-    with pool.submitter(pickle.dumps(task), len(staged)) as submit:
+    task_bytes = pickle.dumps(task)
+    with pool.submitter(task_bytes, workers.task_key(task_bytes), len(staged)) as submit:
         futures = {submit(scheme, seed): (scheme, seed, staging)
                    for (scheme, seed), staging in staged.items()}
         for future in concurrent.futures.as_completed(futures):

@@ -10,8 +10,8 @@ run.
 
 Two engines submit that one function: `LocalPool` (`--jobs N`, a process pool on this
 machine, here) and `keras_initcmp.distributed.dask_cluster.DaskPool` (`--dask`, a Dask
-distributed cluster). Each is a context manager `pool.submitter(task_bytes, runs)`
-yielding `submit(scheme, seed) -> concurrent.futures.Future` of
+distributed cluster). Each is a context manager `pool.submitter(task_bytes, key, runs)`
+(`key = task_key(task_bytes)`) yielding `submit(scheme, seed) -> concurrent.futures.Future` of
 `(records, files, where)`.
 """
 
@@ -93,9 +93,9 @@ class LocalPool:
         self.jobs = jobs
 
     @contextlib.contextmanager
-    def submitter(self, task_bytes, runs):
+    def submitter(self, task_bytes, key, runs):
         from keras_initcmp import backend
-        key, threads = task_key(task_bytes), max(1, (os.cpu_count() or 1) // self.jobs)
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
         with concurrent.futures.ProcessPoolExecutor(
                 min(self.jobs, runs), mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker, initargs=(key, task_bytes, threads)) as pool:
