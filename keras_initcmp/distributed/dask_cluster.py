@@ -23,7 +23,7 @@ import secrets
 
 
 __all__ = ["DaskPool", "SchedulerUnreachable", "check_address", "parse_resources",
-           "CONNECT_TIMEOUT", "ADDRESS_VARIABLE"]
+           "CONNECT_TIMEOUT", "ADDRESS_VARIABLE", "KEY_PREFIX"]
 
 CONNECT_TIMEOUT = 10
 """Seconds to wait for a scheduler to answer before giving up."""

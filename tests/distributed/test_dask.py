@@ -116,7 +116,7 @@ def test_a_local_cluster_sweep_equals_the_in_process_sweep(circles, tmp_path, wo
     stream = Watched()
     records = driver.compare(model, data, ("zeros", "he"), 2, experiment="circles",
                              logdir=tmp_path / "dask", dask="local", jobs=2, progress=stream,
-                             **SHORT)
+                             dask_resources="slot=1", **SHORT)  # each local worker has one
     assert_same_records(records, expected)
     for scheme, seed in [("zeros", 0), ("he", 1)]:
         here = read_events(tmp_path / "here" / "circles" / scheme / f"seed-{seed}")
@@ -149,6 +149,16 @@ def test_a_second_sweep_on_a_cluster_resumes(circles, tmp_path, cluster):
     assert [r for r in both if r["seed"] == 0] == first  # seconds too: not run again
     listeners = listening([__import__("psutil").Process()])
     assert {ip for ip, _ in listeners} <= {"127.0.0.1"}, listeners
+
+
+def test_resources_no_worker_offers_are_refused_before_anything_is_written(circles, tmp_path,
+                                                                          cluster):
+    model, data = circles
+    with pytest.raises(ValueError, match=r"Argument `dask_resources`: no worker of .* offers "
+                                         r"\{'GPU': 1\.0\}.*--resources GPU=1"):
+        driver.compare(model, data, ("he",), logdir=tmp_path, dask=cluster.scheduler_address,
+                       dask_resources={"GPU": 1}, **SHORT)
+    assert not os.listdir(tmp_path)
 
 
 def test_a_worker_killed_mid_run_has_its_run_rescheduled(circles, tmp_path, cluster,
