@@ -11,6 +11,7 @@ import sys
 import keras
 
 from keras_initcmp import checks, driver, experiments, initializers
+from keras_initcmp.distributed import dask_cluster
 from keras_initcmp.backend import STRATEGIES
 
 __all__ = ["PROG", "parser", "fail"]
@@ -50,6 +51,14 @@ def _checked(parse, check, what):
 _positive_int = _checked(int, checks.positive_int, "a positive integer")
 _positive_float = _checked(float, checks.positive_number, "a positive number")
 _nonnegative_float = _checked(float, checks.number_at_least, "a number >= 0")
+
+
+def _resources(text):
+    try:
+        return dask_cluster.parse_resources(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be NAME=AMOUNT pairs such as GPU=1, "
+                                         f"got {text!r}") from None
 
 
 def _experiment(text):
@@ -109,6 +118,12 @@ def _common(command, default_schemes=",".join(driver.DEFAULT_SCHEMES)):
                          help="root of the TensorBoard runs (default logs)")
     command.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                          help="runs at once, each in its own process (default 1)")
+    command.add_argument("--dask", nargs="?", const=True, metavar="ADDRESS",
+                         help="train the runs on a Dask cluster: its scheduler's address "
+                         "(tcp://host:8786; bare --dask: $DASK_SCHEDULER_ADDRESS), or 'local' "
+                         "for a cluster of --jobs worker processes on 127.0.0.1")
+    command.add_argument("--dask-resources", type=_resources, metavar="NAME=N,...",
+                         help="Dask worker resources each run holds, e.g. GPU=1")
     command.add_argument("--overwrite", action="store_true",
                          help="replace existing results instead of resuming them")
     command.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -149,8 +164,10 @@ def _add_compare(sub, run):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_options(compare)
     _training_options(compare)
-    compare.add_argument("--strategy", choices=STRATEGIES, default="default",
-                         help="tf.distribute: 'mirrored' trains on every GPU of this machine; "
+    compare.add_argument("--strategy", choices=(*STRATEGIES, "data-parallel"), default="default",
+                         help="one run on many devices: 'data-parallel' on every device of "
+                         "this machine (JAX: keras.distribution.DataParallel; TensorFlow: "
+                         "MirroredStrategy); tf.distribute: 'mirrored' trains on every GPU of this machine; "
                          "'multiworker' on the cluster in TF_CONFIG (run the same command on "
                          "every worker; only the chief writes). Default: one device")
     _common(compare)

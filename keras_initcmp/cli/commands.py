@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_initcmp import backend, driver, experiments, schemes
 from keras_initcmp.cli import args as cli_args
+from keras_initcmp.distributed import dask_cluster, data_parallel
 from keras_initcmp.driver import summary
 from keras_initcmp.cli.args import PROG, fail
 
@@ -72,7 +73,15 @@ def _compare(args, out):
             options.get("optimizer") or training.get("optimizer") or "sgd",
             options.get("learning_rate"))
     strategy, chief = None, True
-    if args.strategy != "default":
+    if args.strategy == data_parallel.NAME:  # the backend's own: JAX or TensorFlow
+        try:
+            strategy = data_parallel.get()
+        except ValueError:
+            fail(f"--strategy {args.strategy}: needs KERAS_BACKEND=jax or tensorflow (Keras "
+                 f"has no distribution for PyTorch); this is KERAS_BACKEND={backend.name()}")
+        chief = data_parallel.is_chief(strategy) if data_parallel.is_distribution(strategy) \
+            else True
+    elif args.strategy != "default":
         if backend.name() != "tensorflow":
             fail(f"--strategy {args.strategy}: tf.distribute needs the TensorFlow backend "
                   f"(KERAS_BACKEND=tensorflow); this is KERAS_BACKEND={backend.name()}")
@@ -82,7 +91,8 @@ def _compare(args, out):
     records = driver.compare(model, data, args.schemes, args.seeds, experiment=name,
                              logdir=args.logdir, jobs=args.jobs, overwrite=args.overwrite,
                              progress=None if args.quiet or not chief else out,
-                             strategy=strategy, **training)
+                             strategy=strategy, dask=args.dask,
+                             dask_resources=args.dask_resources, **training)
     if chief:
         baseline = _prior_loss(training.get("loss"), data["y"])
         text = summary.compare_table(records, baseline)
@@ -114,7 +124,8 @@ def _probe(args, out):
                            activation=args.activation, samples=args.samples,
                            batch_size=args.batch_size, histogram_samples=args.histogram_samples,
                            bias_std=args.bias_std, experiment=args.experiment, logdir=args.logdir, jobs=args.jobs,
-                           overwrite=args.overwrite, progress=None if args.quiet else out)
+                           overwrite=args.overwrite, progress=None if args.quiet else out,
+                           dask=args.dask, dask_resources=args.dask_resources)
     folder = os.path.join(args.logdir, args.experiment or f"probe-{args.activation}")
     text = (f"activation std per layer, {args.activation}, {args.samples} samples "
             "(predicted: mean-field theory):\n" + summary.probe_table(records))
@@ -235,6 +246,9 @@ def main(argv=None):
         else:
             args = _parser().parse_args(argv)
             status = args.run(args, sys.stdout)
+    except dask_cluster.SchedulerUnreachable as error:
+        fail(f"--dask {error.address}: no Dask scheduler answered within "
+             f"{dask_cluster.CONNECT_TIMEOUT} s ({error.reason})")
     except ValueError as error:
         fail(error)
     except KeyboardInterrupt:

@@ -1,9 +1,11 @@
-"""Scaling out: one run across devices with `tf.distribute`.
+"""Scaling out: one run across devices (`tf.distribute`, `keras.distribution`), many runs on a Dask cluster.
 
 | module | its one job |
 | --- | --- |
 | `strategies` | which `tf.distribute` strategy, who is chief, and which training path it takes |
 | `custom_loop` | `custom_fit` / `custom_evaluate`: the loop where Keras' own `fit` fails |
+| `data_parallel` | `--strategy data-parallel`: `keras.distribution.DataParallel` on JAX, `MirroredStrategy` on TensorFlow |
+| `dask_cluster` | a sweep's runs as tasks on a Dask distributed cluster (`dask=`, `--dask`) |
 
 Re-exported lazily: `tf.distribute` needs TensorFlow, which `import
 keras_initcmp.distributed` must not load under JAX or PyTorch.

@@ -4,6 +4,7 @@
 | --- | --- |
 | `entry` | the public `compare` and `probe`: arguments checked and resolved into a task |
 | `sweep` | schemes × seeds: resume from the store, run what is left here or in workers |
+| `workers` | a run in a worker process (`--jobs`, `--dask`): records and files back to the driver |
 | `tasks` | one run: `TrainTask` (train a fresh net) and `ProbeTask` (forward only) |
 | `shared_runs` | a sweep's training runs on one shared model and one compiled loop |
 | `inputs` | the probe's cached random input |

@@ -28,6 +28,7 @@ from keras_initcmp import schemes as registry
 from keras_initcmp.driver.inputs import clear_input_cache
 from keras_initcmp.driver.tasks import ProbeTask, TrainTask
 from keras_initcmp.driver.sweep import sweep
+from keras_initcmp.distributed import data_parallel
 
 __all__ = ["compare", "probe", "DEFAULT_SCHEMES", "DATA_SCHEMES",
            "COMPARE_FIELDS", "PROBE_FIELDS", "PROBE_SIZES"]
@@ -49,7 +50,7 @@ PROBE_SIZES = (1000, 800, 500, 300, 200, 100, 10)
 def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom",
             logdir="logs", optimizer=None, loss=None, metrics=None, epochs=10, steps=None,
             batch_size=32, probe_size=512, jobs=1, overwrite=False, progress=None,
-            strategy=None):
+            strategy=None, dask=None, dask_resources=None):
     """Train a copy of `model` under every scheme and seed; log and return the results.
 
     Every copy gets freshly seeded kernels (`reinitialize`), zero biases, a fresh
@@ -77,17 +78,28 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
         steps: Total training steps, or `None` for `epochs` passes over the data.
         batch_size: Samples per step, or `None` for full-batch gradient descent.
         probe_size: Training samples the activation histograms are taken on.
-        jobs: Runs to train at once, each in its own process.
+        jobs: Runs to train at once, each in its own process (with `dask="local"`:
+            the local cluster's worker processes).
         overwrite: Replace existing results (and their run folders) instead of
             resuming; without it, results from other settings are an error.
         progress: A text stream for a live line per run, or `None` for silence.
-        strategy: `None` (one device), `"mirrored"`, `"multiworker"` or a
+        strategy: `None` (one device), `"data-parallel"` (every local device, the
+            backend's own: `keras.distribution.DataParallel` on JAX, `"mirrored"` on
+            TensorFlow, an error on PyTorch; `keras_initcmp.distributed.data_parallel`),
+            a `keras.distribution.DataParallel`, `"mirrored"`, `"multiworker"` or a
             `tf.distribute.Strategy`: every run is built and trained in its scope
             (`keras_initcmp.distributed.fit` picks Keras' fit or the custom loop). With
             `"multiworker"`, start the same call on every worker of `TF_CONFIG`, and
             create the strategy first, before TensorFlow's first op
             (`distributed.get_strategy("multiworker")`); only the chief writes to
             `logdir`, the others to a temporary folder they remove. Needs `jobs=1`.
+        dask: Train the runs on a Dask distributed cluster, one task per scheme and
+            seed: a scheduler address (`"tcp://host:8786"`), `True` for
+            `$DASK_SCHEDULER_ADDRESS`, or `"local"` (a `LocalCluster` of `jobs`
+            workers on 127.0.0.1 for this sweep). Workers return each run's records
+            and event files to this process, which alone writes `logdir`; a worker
+            that dies has its run rescheduled (`keras_initcmp.dask_cluster`).
+        dask_resources: Dask worker resources each run holds, e.g. `{"GPU": 1}`.
 
     Returns:
         The list of result records (`COMPARE_FIELDS`), also in `results.json`.
@@ -96,7 +108,10 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
 
     >>> records = keras_initcmp.compare(model, (x, y), schemes=("xavier", "he"), epochs=5)
     """
-    if strategy not in (None, "default") and backend.name() != "tensorflow":
+    if strategy == data_parallel.NAME:  # the backend's own, on JAX and TensorFlow
+        strategy = data_parallel.get()
+    elif strategy not in (None, "default") and backend.name() != "tensorflow" \
+            and not data_parallel.is_distribution(strategy):
         raise ValueError(f"Argument `strategy` (tf.distribute) needs the TensorFlow backend. "
                          f"Received: strategy={strategy!r} with KERAS_BACKEND={backend.name()!r}")
     if strategy in (None, "default"):
@@ -105,17 +120,26 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
         from keras_initcmp import distributed
         strategy = distributed.get_strategy(strategy)
     if strategy is not None and jobs != 1:
-        raise ValueError(f"Argument `jobs` must be 1 with a tf.distribute strategy (its "
-                         f"devices train one run at a time). Received: jobs={jobs!r}")
+        raise ValueError(f"Argument `jobs` must be 1 with a tf.distribute strategy or a "
+                         f"keras.distribution (its devices train one run at a time). "
+                         f"Received: jobs={jobs!r}")
+    if strategy is not None and dask is not None:
+        raise ValueError(f"Argument `dask` spreads runs over workers, `strategy` one run "
+                         f"over devices: choose one. Received: dask={dask!r} with "
+                         f"strategy={strategy!r}")
     task = _train_task(model, data, optimizer=optimizer, loss=loss, metrics=metrics,
                        epochs=epochs, steps=steps, batch_size=batch_size, probe_size=probe_size)
     task.strategy = strategy
     settings = {"kind": "compare", "model": _digest(_architecture(task.model)),
                 "data": _digest(task.data), **_settings(task)}
-    if strategy is not None:
+    if data_parallel.is_distribution(strategy):
+        settings["strategy"] = data_parallel.NAME
+        chief = data_parallel.is_chief(strategy)
+    elif strategy is not None:
         from keras_initcmp import distributed
         settings["strategy"] = distributed.strategy_name(strategy)
-        if not distributed.is_chief(strategy):
+        chief = distributed.is_chief(strategy)
+    if strategy is not None and not chief:
             # Other workers train alongside the chief; what they write goes to a
             # temporary folder, removed at the end (the Keras convention).
             with tempfile.TemporaryDirectory(prefix="keras-initcmp-worker-") as scratch:
@@ -123,14 +147,15 @@ def compare(model, data, schemes=DEFAULT_SCHEMES, seeds=1, *, experiment="custom
                               False, None)
     try:
         return sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite,
-                      progress)
+                     progress, dask, dask_resources)
     finally:  # a model trained in place (not clonable) leaves as it came
         task.model.set_weights(task.initial_weights)
 
 
 def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="tanh",
           samples=100_000, batch_size=5000, histogram_samples=10_000, bias_std=0.0,
-          experiment=None, logdir="logs", jobs=1, overwrite=False, progress=None):
+          experiment=None, logdir="logs", jobs=1, overwrite=False, progress=None,
+          dask=None, dask_resources=None):
     """The article's experiment 2: per-layer activations of a fresh deep net, no training.
 
     For every scheme and seed, a Sequential of Dense layers `sizes[1:]` (all with
@@ -161,7 +186,7 @@ def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="ta
         histogram_samples: Rows the histograms are drawn from.
         bias_std: σ_b of the `N(0, σ_b²)` biases, `0.0` (default) for zero biases.
         experiment: Output folder under `logdir`; default `"probe-<activation>"`.
-        logdir, jobs, overwrite, progress: As in `compare`.
+        logdir, jobs, overwrite, progress, dask, dask_resources: As in `compare`.
 
     Returns:
         One record per scheme, seed and layer (`PROBE_FIELDS`), also in `results.json`.
@@ -188,7 +213,7 @@ def probe(schemes=DEFAULT_SCHEMES, seeds=1, *, sizes=PROBE_SIZES, activation="ta
     experiment = f"probe-{activation}" if experiment is None else experiment
     try:
         return sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite,
-                     progress)
+                     progress, dask, dask_resources)
     finally:  # the input cache holds `samples × sizes[0]` floats: 400 MB for the article's
         clear_input_cache()
 

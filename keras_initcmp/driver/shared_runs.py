@@ -32,7 +32,7 @@ def reason_not_shared(task, net):
     if backend.get().step_loop is None:
         return f"the {backend.name()} backend has no compiled loop of steps"
     if task.strategy is not None:
-        return "a tf.distribute strategy trains through its own loop"
+        return "a distribution strategy trains through its own loop"
     if task.batch_size < samples(task.data["x"]):
         return "minibatches: every run shuffles its own batches"
     if net is task.model:

@@ -22,6 +22,7 @@ from keras_initcmp.callbacks.run_log import FINAL_METRICS, RunLog
 from keras_initcmp.driver import shared_runs
 from keras_initcmp.driver.inputs import normal_input
 from keras_initcmp.driver.progress import Progress
+from keras_initcmp.distributed import data_parallel
 from keras_initcmp.events.writer import EventWriter
 from keras_initcmp.measurement import tags
 from keras_initcmp.measurement.stats import activation_stats
@@ -52,7 +53,7 @@ class TrainTask:
     steps_per_epoch: int
     batch_size: int
     probe_size: int
-    strategy: object = None  # a tf.distribute.Strategy: not picklable, so jobs=1
+    strategy: object = None  # tf.distribute or keras.distribution: jobs=1, no dask
     initial_weights: list = None  # the model's as it came in: every run starts from them
 
     def __call__(self, scheme, seed, run_dir, line):
@@ -74,7 +75,7 @@ class TrainTask:
 
     def _train(self, scheme, seed, run_dir, line):
         x, y = self.data["x"], self.data["y"]
-        with contextlib.nullcontext() if self.strategy is None else self.strategy.scope():
+        with _scope(self.strategy):
             fresh = self._fresh_net(scheme, seed)
         run_log = RunLog(run_dir, {"initializer": scheme, "seed": seed},
                           _trial_id(self, scheme, seed))
@@ -151,18 +152,25 @@ class TrainTask:
             lambda: shared.evaluate(shared_runs.in_batches(x, y, self.batch_size))
 
     def _fit(self, net, dataset, **kwargs):
-        if self.strategy is None:
-            # The data shuffles itself (seeded, per pass); Keras' own shuffle would only
-            # warn that it ignores a tf.data.Dataset.
-            return net.fit(dataset, verbose=0, shuffle=False, **kwargs)
+        if self.strategy is None or data_parallel.is_distribution(self.strategy):
+            # (a keras.distribution splits each batch over its devices inside `fit`)
+            with _scope(self.strategy):
+                # The data shuffles itself (seeded, per pass); Keras' own shuffle would
+                # only warn that it ignores a tf.data.Dataset.
+                return net.fit(dataset, verbose=0, shuffle=False, **kwargs)
         from keras_initcmp import distributed  # Keras' fit, or where it fails, the custom loop
         return distributed.fit(net, dataset, **kwargs)
 
     def _evaluate(self, net, dataset):
-        if self.strategy is None:
-            return net.evaluate(dataset, verbose=0, return_dict=True)
+        if self.strategy is None or data_parallel.is_distribution(self.strategy):
+            with _scope(self.strategy):
+                return net.evaluate(dataset, verbose=0, return_dict=True)
         from keras_initcmp import distributed
         return distributed.evaluate(net, dataset)
+
+
+def _scope(strategy):
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
 
 
 @dataclasses.dataclass

@@ -95,6 +95,7 @@ def build_model():
 NOT_RUN = {
     ("compare", "deep-digits"): "a 30-layer net: 40 s here even at 20 steps; "
                                 "tests/experiments/test_experiments.py trains it",
+    ("--dask",): "a Dask cluster: tests/distributed/test_dask.py runs sweeps on real ones",
 }
 
 # Files the CLI lines name, made before any example runs.
