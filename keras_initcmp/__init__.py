@@ -22,9 +22,12 @@ keras_initcmp.<part>` never hides one.
 | per-backend code | `backend` |
 | the article's figures: `report` | `reports` |
 | the command line | `cli` |
+| μP for Keras 3: shapes, init, `MuReadout`, `MuAdam`/`MuSGD` | `mup` (public) |
+| the coordinate check: `coord_check` | `width` |
 """
 
 from keras_initcmp import initializers
+from keras_initcmp import mup  # its optimizers and MuReadout are named in saved files
 from keras_initcmp.lazy import attach
 
 __version__ = "0.1.0"
@@ -39,6 +42,7 @@ __getattr__, __dir__, _LAZY_NAMES = attach(__name__, {
     "reinitialize": ("keras_initcmp.reinit.redraw", "reinitialize"),
     "doctor": ("keras_initcmp.checkup.diagnosis", "doctor"),
     "report": ("keras_initcmp.reports.build", "report"),
+    "coord_check": ("keras_initcmp.width.coordinates", "coord_check"),
 })
 
-__all__ = ["initializers", *_LAZY_NAMES]
+__all__ = ["initializers", "mup", *_LAZY_NAMES]
