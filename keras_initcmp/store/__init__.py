@@ -6,6 +6,7 @@ knows its layout.
     settings.json                     the sweep's settings: what makes two sweeps comparable
     results.json, results.csv         one flat record per run (probe: per run and layer)
     <scheme>/seed-<k>/                one finished TensorBoard run per scheme and seed
+    <parametrization>/width-<w>/seed-<k>/   a coordinate check's runs (`Experiment(group=...)`)
     <scheme>/.seed-<k>.<session>.<x>/ a run being written; renamed to seed-<k> when finished
     events.out.tfevents.*<suffix>     root event files: HParams config, layout, report images
     .lock, .sessions/                 advisory locks (what several processes share)

@@ -14,7 +14,7 @@ import numpy as np
 from ..checks import is_int
 from .files import read_json, write_atomic
 
-__all__ = ["RESULTS_JSON", "RESULTS_CSV", "write_merged", "COMPARE_FIELDS", "PROBE_FIELDS", "fields_for", "read_records", "as_records",
+__all__ = ["RESULTS_JSON", "RESULTS_CSV", "write_merged", "COMPARE_FIELDS", "PROBE_FIELDS", "COORD_FIELDS", "fields_for", "read_records", "as_records",
            "csv_text", "merged", "rank_function", "plain_name", "is_seed"]
 
 
@@ -31,10 +31,17 @@ PROBE_FIELDS = ("scheme", "seed", "layer", "mean", "std", "zero_fraction", "satu
 """Columns of a `probe` results file: one record per scheme, seed and layer."""
 
 
+COORD_FIELDS = ("parametrization", "width", "seed", "layer", "step", "l1", "scheme", "mean",
+                "std", "zero_fraction", "saturation", "nonfinite", "dead_units")
+"""Columns of a `coord_check` results file: one record per run, layer and step."""
+
+
 def fields_for(records):
-    """The results-file columns of `records`: `PROBE_FIELDS` if they have a `layer`,
-    else `COMPARE_FIELDS`; then any other keys, in the order they first appear."""
-    fields = PROBE_FIELDS if any("layer" in record for record in records) else COMPARE_FIELDS
+    """The results-file columns of `records`: `COORD_FIELDS` if they have a
+    `parametrization`, `PROBE_FIELDS` if they have a `layer`, else `COMPARE_FIELDS`;
+    then any other keys, in the order they first appear."""
+    fields = (COORD_FIELDS if any("parametrization" in record for record in records) else
+              PROBE_FIELDS if any("layer" in record for record in records) else COMPARE_FIELDS)
     extra = dict.fromkeys(key for record in records for key in record if key not in fields)
     return fields + tuple(extra)
 
@@ -52,21 +59,23 @@ def read_records(path):
     return records
 
 
-def merged(current, new, sort_key, folder):
+def merged(current, new, sort_key, folder, run_key=None):
     """`current` records with `new` ones: a run's new records replace all its old ones
-    (within `new`, the last of a repeated `(scheme, seed, layer)` counts); sorted by
-    `sort_key`. Raises if `new` is not of `current`'s kind (probe or compare)."""
+    (within `new`, the last of a repeated `(run, layer, step)` counts); sorted by
+    `sort_key`. A run is `run_key(record)`, default `(scheme, seed)`. Raises if `new`
+    is not of `current`'s kind (per layer, or not)."""
+    run_key = run_key or (lambda record: (record["scheme"], record["seed"]))
     kinds = {"layer" in record for record in current + new}
     if len(kinds) > 1:
         raise ValueError(f"Argument `records` must be of the experiment's kind (all with "
                          f"'layer', a probe, or none, a compare): {folder} holds "
                          f"{'probe' if 'layer' in current[0] else 'compare'} records. "
                          f"Received: records={new!r:.200}")
-    replaced = {(record["scheme"], record["seed"]) for record in new}
+    replaced = {run_key(record) for record in new}
     unique = {}
     for record in new:
-        unique[(record["scheme"], record["seed"], record.get("layer"))] = record
-    kept = [record for record in current if (record["scheme"], record["seed"]) not in replaced]
+        unique[(run_key(record), record.get("layer"), record.get("step"))] = record
+    kept = [record for record in current if run_key(record) not in replaced]
     return sorted(kept + list(unique.values()), key=sort_key)
 
 
@@ -140,10 +149,10 @@ def is_seed(seed):
     return is_int(seed) and seed >= 0
 
 
-def write_merged(folder, current, new, sort_key):
+def write_merged(folder, current, new, sort_key, run_key=None):
     """`merged` records of `folder`, written to its `results.json` and `results.csv` (each
     all or nothing) where they changed or the CSV is missing; returns them. Call locked."""
-    records = merged(current, new, sort_key, folder)
+    records = merged(current, new, sort_key, folder, run_key)
     if records != current or not os.path.exists(os.path.join(folder, RESULTS_CSV)):
         if records:
             write_atomic(os.path.join(folder, RESULTS_JSON),
