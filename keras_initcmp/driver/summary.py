@@ -9,6 +9,10 @@ __all__ = ["run_line", "compare_table", "probe_table", "chi1_table", "table", "T
 def run_line(records):
     """One line for a finished run: its final metrics, or its per-layer std for a probe."""
     first = records[0]
+    if "parametrization" in first:  # a coordinate check: l1 per layer at the last step
+        last = [r for r in records if r["step"] == records[-1]["step"]]
+        return (f"{first['parametrization']} width {first['width']} seed {first['seed']}: l1 at "
+                f"t={last[0]['step']}: " + " ".join(_number(r["l1"]) for r in last))
     label = f"{first['scheme']} seed {first['seed']}"
     if "layer" in first:
         return f"{label:<20} std per layer: " + " ".join(_number(r["std"]) for r in records)

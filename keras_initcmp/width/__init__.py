@@ -1,0 +1,15 @@
+"""Width: what initialization does as the network grows wider (the coordinate check).
+
+- `coordinates`: `coord_check`, the sweep over parametrizations × widths × seeds;
+- `training`: one run (`CoordTask`): initialize, train a few steps, record `l1`;
+- `slopes`: log-log slopes of `l1` on width per layer and step, verdicts, the table;
+- `figure`: the report figure (PNG, TensorBoard image, `coord_check.md`);
+- `builders`: `build(width)` from a callable, a built-in name or `module:function`;
+- `catalogue`: the built-in width experiments (`width-mlp`, `width-transformer`).
+
+μP itself is `keras_initcmp.mup`.
+"""
+
+from keras_initcmp.width.coordinates import coord_check
+
+__all__ = ["coord_check"]
