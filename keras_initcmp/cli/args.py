@@ -13,6 +13,7 @@ import keras
 from keras_initcmp import checks, driver, experiments, initializers
 from keras_initcmp.distributed import dask_cluster
 from keras_initcmp.backend import STRATEGIES
+from keras_initcmp.cli import width as width_command
 
 __all__ = ["PROG", "parser", "fail"]
 
@@ -137,13 +138,14 @@ def parser(commands):
         "one network and see the result in TensorBoard."),
         epilog=f"Start with: {PROG} compare   (then {PROG} probe --activation relu)")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                             metavar="{compare,probe,report,doctor,list,article}")
+                             metavar="{compare,probe,coord-check,report,doctor,list,article}")
 
     _add_compare(sub, commands["compare"])
     _add_probe(sub, commands["probe"])
     _add_report(sub, commands["report"])
     _add_doctor(sub, commands["doctor"])
     _add_listing(sub, commands["list"])
+    width_command.add_parser(sub, commands["coord-check"], _positive_int, _positive_float)
     _add_article(sub)
     return top
 

@@ -20,11 +20,13 @@ from keras_initcmp.cli import args as cli_args
 from keras_initcmp.distributed import dask_cluster, data_parallel
 from keras_initcmp.driver import summary
 from keras_initcmp.cli.args import PROG, fail
+from keras_initcmp.cli import width as width_command
 
 
 def _parser():
     return cli_args.parser({"compare": _compare, "probe": _probe, "report": _make_report,
-                            "doctor": _doctor, "list": _list})
+                            "doctor": _doctor, "list": _list,
+                            "coord-check": width_command.run})
 
 
 ARTICLE = (("compare", "--experiment", "circles", "--seeds", "3"),
@@ -167,6 +169,10 @@ def _list(args, out):
         out.write(f"  {experiment.name:<{w}}{experiment.description}\n")
     out.write(f"  {'--model':<{w}}your own: --model FILE.keras|MODULE:FUNCTION --data FILE.npz\n"
               f"  {'probe':<{w}}the article's experiment 2: {PROG} probe --activation tanh|relu\n")
+    from keras_initcmp.experiments.width import WIDTH_EXPERIMENTS
+    out.write("width experiments (coord-check --experiment):\n")
+    for experiment in WIDTH_EXPERIMENTS.values():
+        out.write(f"  {experiment.name:<{w}}{experiment.description}\n")
 
 
 def _make_report(args, out):

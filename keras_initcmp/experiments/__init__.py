@@ -1,5 +1,6 @@
 """Experiments: the built-in comparisons (`builtin`) and the loaders of a user's own
-model and data (`loaders`). A new built-in experiment is one `Experiment` in `builtin`.
+model and data (`loaders`). A new built-in experiment is one `Experiment` in `builtin`;
+the coordinate check's built-ins (`width-mlp`, `width-transformer`) are `width`'s.
 """
 
 from keras_initcmp.experiments.builtin import EXPERIMENTS, Experiment, get

@@ -86,7 +86,7 @@ def initialize(model, shapes, scheme="he", seed=0, readout_zero_init=False):
     """
     # Imported here: reinit loads the initializers and the registry, already loaded by
     # `import keras_initcmp`, but keeps this module's import light for saved files.
-    from keras_initcmp.reinit import redraw_kernels
+    from keras_initcmp.reinit.redraw import redraw_kernels
 
     check_scheme(scheme)
     paths = [variable.path for variable in model.weights]

@@ -5,7 +5,8 @@
 - `slopes`: log-log slopes of `l1` on width per layer and step, verdicts, the table;
 - `figure`: the report figure (PNG, TensorBoard image, `coord_check.md`);
 - `builders`: `build(width)` from a callable, a built-in name or `module:function`;
-- `catalogue`: the built-in width experiments (`width-mlp`, `width-transformer`).
+- the built-in width experiments (`width-mlp`, `width-transformer`) are
+  `keras_initcmp.experiments.width`; the `coord-check` command is `keras_initcmp.cli.width`.
 
 μP itself is `keras_initcmp.mup`.
 """

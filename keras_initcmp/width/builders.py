@@ -23,7 +23,7 @@ def load_builder(build):
         raise ValueError(f"Argument `build` must be a function of the width, a built-in width "
                          f"experiment or 'module:function'. Received: build={build!r:.200}")
     if ":" not in build:
-        from keras_initcmp.width.catalogue import get_width_experiment
+        from keras_initcmp.experiments.width import get_width_experiment
         return get_width_experiment(build).build
     module_name, _, function_name = build.rpartition(":")
     try:

@@ -70,7 +70,7 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
     Paper: G. Yang, E. J. Hu et al., "Tensor Programs V", 2022 (arXiv 2203.03466),
     Figure 5 and Appendix D.1 (the coordinate check).
     """
-    from keras_initcmp.sweep import _execute  # the sweep's executor: jobs, workers
+    from keras_initcmp.driver.sweep import _execute  # the sweep's executor: jobs, workers
 
     defaults = _builtin_defaults(build)
     widths = _widths(defaults.get("widths") if widths is None else widths)
@@ -113,7 +113,7 @@ def _builtin_defaults(build):
     """The built-in width experiment's batch and settings where `build` names one."""
     if not isinstance(build, str) or ":" in build:
         return {}
-    from keras_initcmp.width.catalogue import get_width_experiment
+    from keras_initcmp.experiments.width import get_width_experiment
     entry = get_width_experiment(build)
     return {**entry.settings, "data": entry.load_batch()}
 

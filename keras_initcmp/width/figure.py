@@ -73,7 +73,7 @@ def write_figure(folder, records, dpi=110, tensorboard=True):
     """Saves the figure as `<folder>/coord_check.png`, the slope table as
     `<folder>/coord_check.md`, and (by default) the figure into TensorBoard; returns
     the PNG's path. Raises a one-line `ValueError` when the folder cannot be written."""
-    from keras_initcmp.report.write import log_images, save_figures
+    from keras_initcmp.reports.write import log_images, save_figures
     from keras_initcmp.width.slopes import FLAT, SPREAD, slope_table
 
     figure = draw_figure(records)

@@ -87,7 +87,7 @@ def slopes(records):
 def slope_table(records):
     """The summary table: one row per parametrization and layer (in call order), one
     column per step, each cell `slope verdict` (`+0.98 grows`, `-0.02 flat`)."""
-    from keras_initcmp.summary import table
+    from keras_initcmp.driver.summary import table
 
     fits = slopes(records)
     steps = sorted({step for _, _, step in fits})

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 
 from keras_initcmp import mup
-from keras_initcmp.eventfile import EventWriter
-from keras_initcmp.recording import LayerRecorder, select_layers
-from keras_initcmp.stats import alive_units, flat, layer_moments, moments_to_stats
+from keras_initcmp.events.writer import EventWriter
+from keras_initcmp.measurement.recording import LayerRecorder, select_layers
+from keras_initcmp.measurement.stats import alive_units, flat, layer_moments, moments_to_stats
 
 __all__ = ["CoordTask", "L1_TAG", "delta_width"]
 
@@ -82,7 +82,7 @@ class CoordTask:
                                      self.model(delta_width(self.base_width)))
             mup.initialize(model, shapes, self.scheme, seed)
         else:
-            from keras_initcmp.reinit import redraw_kernels
+            from keras_initcmp.reinit.redraw import redraw_kernels
             redraw_kernels(model, self.scheme, seed)
         model.compile(optimizer=mup.optimizer(self.optimizer, self.learning_rate, shapes),
                       loss=keras.losses.get(self.loss) if isinstance(self.loss, dict)
