@@ -76,14 +76,16 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
     widths = _widths(defaults.get("widths") if widths is None else widths)
     parametrizations = _parametrizations(parametrization)
     check_scheme(scheme)
-    optimizer = checks.choice("optimizer", optimizer or defaults.get("optimizer", "adam"),
-                              tuple(OPTIMIZERS))
-    learning_rate = checks.positive_number("learning_rate", learning_rate or defaults.get(
-        "learning_rate", DEFAULT_LEARNING_RATES[optimizer]))
+    optimizer = checks.choice("optimizer", defaults.get("optimizer", "adam")
+                              if optimizer is None else optimizer, tuple(OPTIMIZERS))
+    if learning_rate is None:
+        learning_rate = defaults.get("learning_rate", DEFAULT_LEARNING_RATES[optimizer])
+    learning_rate = checks.positive_number("learning_rate", learning_rate)
     base_width = checks.positive_int("base_width", min(widths) if base_width is None
                                      else base_width)
     x, y = _batch(data if data is not None else defaults.get("data"), batch_size)
-    loss = loss or defaults.get("loss") or _default_loss(y)
+    if loss is None:
+        loss = defaults.get("loss") or _default_loss(y)
     task = CoordTask(build, x, y, scheme, checks.positive_int("steps", steps), optimizer,
                      learning_rate, base_width, loss)
     seeds = checks.positive_int("seeds", seeds)
