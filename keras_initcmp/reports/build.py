@@ -54,7 +54,8 @@ class Report:
 
     Attributes:
         path: The `report.md` file.
-        kind: `"compare"` or `"probe"`.
+        kind: `"compare"`, `"probe"` or `"coord-check"` (then `figures` holds
+            `coord_check` and `data["slopes"]` the fits of `keras_initcmp.width.slopes`).
         figures: `{name: png path}` for the figures made (see `FIGURES`).
         data: `{name: plotted data}` per figure, plus `"final"` (compare: final
             numbers per scheme) or `"std_table"` (probe: std, `predicted_std`, zero
@@ -93,6 +94,13 @@ def report(experiment_dir, *, log_scale=False, dpi=110, tensorboard=True):
     from keras_initcmp.reports import draw  # matplotlib's figures: only when drawing
 
     folder = os.fspath(experiment_dir)
+    coordinates = _coordinate_check_records(folder)
+    if coordinates:  # a coordinate check has its own figure and table (keras_initcmp.width)
+        from keras_initcmp.width.figure import FIGURE, write_figure
+        from keras_initcmp.width.slopes import slopes
+        png = write_figure(folder, coordinates, dpi, tensorboard)
+        return Report(os.path.join(folder, f"{FIGURE}.md"), "coord-check", {FIGURE: png},
+                      {"slopes": slopes(coordinates)}, {}, [])
     experiment = load_experiment(folder)
     data, missing = figure_data(experiment)
     missing = experiment.missing + missing
@@ -106,3 +114,13 @@ def report(experiment_dir, *, log_scale=False, dpi=110, tensorboard=True):
         write.log_images(folder, figures, captions)
     colors = {scheme: scheme_color(scheme) for scheme in experiment.schemes}
     return Report(path, experiment.kind, figures, data, colors, missing)
+
+
+def _coordinate_check_records(folder):
+    """The records of `folder`'s `results.json` if it is a coordinate check's, else `[]`."""
+    from keras_initcmp.store import Experiment
+
+    if not os.path.isfile(os.path.join(folder, "results.json")):
+        return []
+    records = Experiment.from_folder(folder).records()
+    return records if records and "parametrization" in records[0] else []

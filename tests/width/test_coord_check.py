@@ -122,3 +122,12 @@ def test_bad_input_names_the_argument(kwargs, argument, tmp_path):
     with pytest.raises(ValueError, match=f"`{argument}`"):
         keras_initcmp.coord_check(width_mlp, **arguments)
     assert not os.listdir(tmp_path)  # nothing written
+
+
+def test_report_redraws_a_coordinate_check(check):
+    logdir, records = check
+    folder = os.path.join(logdir, "mlp")
+    os.remove(os.path.join(folder, "coord_check.png"))
+    result = keras_initcmp.report(folder)
+    assert result.kind == "coord-check" and os.path.isfile(result.figures["coord_check"])
+    assert result.data["slopes"] == slope_module.slopes(records)
