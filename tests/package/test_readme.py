@@ -10,7 +10,8 @@ What is run, on tiny settings (see `_tiny`):
   become 2 and 1.
 - every `keras-initcmp ...` line of a ```bash block (continuation lines joined,
   comments dropped), with the sizes overridden: `compare` trains 20 steps in 2 epochs,
-  one seed, the last of its schemes (`he` by default); `probe` 200 samples. Lines with a
+  one seed, the last of its schemes (`he` by default); `probe` 200 samples; `coord-check`
+  widths 16 and 32, 2 steps, one seed. Lines with a
   `KERAS_BACKEND` other than tensorflow run as the console script in their own process
   (skipped where that backend is not installed); `NOT_RUN` lists the slow ones not
   run (deep-digits); lines with `TF_CONFIG` (two
@@ -193,6 +194,10 @@ def _drop(argv, option):
 def _tiny(argv):
     """The same command on tiny settings."""
     command = argv[0]
+    if command == "coord-check":  # two small widths, two steps, one seed
+        for option in ("--widths", "--seeds", "--steps", "--jobs"):
+            argv, _ = _drop(argv, option)
+        return argv + ["--widths", "16,32", "--steps", "2", "--seeds", "1"]
     if command not in ("compare", "probe"):
         return argv
     for option in ("--jobs", "--seeds", "--steps", "--epochs", "--samples",
