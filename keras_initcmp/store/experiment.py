@@ -2,6 +2,7 @@
 its layout (see `keras_initcmp.store` for the layout and its guarantees)."""
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -42,12 +43,8 @@ class Experiment:
             after them, by name) or a function of the scheme name giving a sort key;
             `None` sorts by name. Seeds ascend within a scheme, and a run's records
             keep their order (a probe's layers).
-        group: The record fields that name a run's folders above `seed-<k>`, default
-            `("scheme",)`; a coordinate check's are `("parametrization", "width")`, whose
-            runs are `<parametrization>/width-<w>/seed-<k>` (an int field's folder is
-            `<field>-<value>`). Where the methods below take a `scheme`, they take the
-            group's value: the scheme, or a tuple of the fields' values. `rank` orders
-            the first field.
+        group: Record fields naming a run's folders, default `("scheme",)`; a coordinate
+            check's `("parametrization", "width")` (`run_folders.group_path`), a tuple.
     """
 
     def __init__(self, logdir, name, rank=None, group=("scheme",)):
@@ -59,10 +56,8 @@ class Experiment:
         self._lock = files.Lock(self.folder)
         self._session = None  # (token, open file holding its flock)
         self._staged = {}  # staging folder -> (scheme, seed), this session's unfinished runs
-        if isinstance(group, str) or not group or not all(isinstance(f, str) for f in group):
-            raise ValueError(f"Argument `group` must be a non-empty tuple of record field "
-                             f"names. Received: group={group!r}")
-        self.group = tuple(group)
+        self.group = run_folders.check_group(group)
+        self._key = functools.partial(run_folders.run_key, self.group)  # (group, seed)
 
     @classmethod
     def from_folder(cls, folder, rank=None, group=("scheme",)):
@@ -85,16 +80,16 @@ class Experiment:
 
     def run_dir(self, scheme, seed):
         """The folder of a finished run, `<folder>/<scheme>/seed-<seed>`."""
-        return os.path.join(self.folder, self._group_path(scheme), f"seed-{_seed(seed)}")
+        return os.path.join(self.folder, run_folders.group_path(self.group, scheme), f"seed-{_seed(seed)}")
 
     def trial_id(self, scheme, seed):
         """The run's HParams trial id, `<experiment>/<scheme>/seed-<k>`: unique across the
         experiments one TensorBoard shows, whatever folder the run is written in."""
-        return f"{self.name}/{self._group_path(scheme, '/')}/seed-{_seed(seed)}"
+        return f"{self.name}/{run_folders.group_path(self.group, scheme, '/')}/seed-{_seed(seed)}"
 
     def runs(self):
         """`(scheme, seed)` of every finished run folder, in rank order."""
-        found = [(self._group_of_path(scheme), int(match.group(1)))
+        found = [(run_folders.group_of_path(self.group, scheme), int(match.group(1)))
                  for scheme in run_folders.scheme_folders(self.folder, len(self.group))
                  for match in map(run_folders.RUN.fullmatch, _listdir(os.path.join(self.folder, scheme)))
                  if match and os.path.isdir(os.path.join(self.folder, scheme, match.group(0)))]
@@ -103,7 +98,7 @@ class Experiment:
     def unfinished_runs(self):
         """`(scheme, seed)` of every run being written, or left unfinished by a sweep that
         stopped (until the next sweep removes it), in rank order."""
-        found = {(self._group_of_path(scheme), int(match.group(1)))
+        found = {(run_folders.group_of_path(self.group, scheme), int(match.group(1)))
                  for scheme in run_folders.scheme_folders(self.folder, len(self.group))
                  for match in map(run_folders.STAGING.fullmatch, _listdir(os.path.join(self.folder, scheme)))
                  if match}
@@ -215,7 +210,7 @@ class Experiment:
         self._check_open()
         scheme_dir = os.path.dirname(self.run_dir(scheme, seed))
         with self._locked():
-            if any(self._run_key(record) == (scheme, seed) for record in self._read_records()):
+            if any(self._key(record) == (scheme, seed) for record in self._read_records()):
                 return None
             others = self._live_sessions()
             for match in map(run_folders.STAGING.fullmatch, _listdir(scheme_dir)):
@@ -242,7 +237,7 @@ class Experiment:
                              f"{seed!r}) returned and not yet finished. Received: "
                              f"staging={staging!r}")
         records = results.as_records(records)
-        if any(self._run_key(record) != (scheme, seed) for record in records):
+        if any(self._key(record) != (scheme, seed) for record in records):
             raise ValueError(f"Argument `records` must be records of the run ({scheme!r}, "
                              f"{seed!r}). Received: records={records!r:.200}")
         with self._locked():
@@ -319,7 +314,6 @@ class Experiment:
         return files.live_sessions(self.folder, None if self._session is None
                                    else self._session[0])
 
-
     def _opening_records(self):
         try:
             return self._read_records()
@@ -339,23 +333,11 @@ class Experiment:
                              "runs or results")
 
     def _sort_key(self, scheme, seed):
-        first = scheme[0] if len(self.group) > 1 else scheme
-        return (self._rank(first), scheme, seed)
-
-    def _run_key(self, record):
-        """`(group value, seed)` of a record: `(scheme, seed)` by default."""
-        values = tuple(record.get(field) for field in self.group)
-        return (values if len(values) > 1 else values[0]), record["seed"]
-
-    def _group_path(self, group, separator=os.sep):
-        return run_folders.group_path(self.group, group, separator)
-
-    def _group_of_path(self, path):
-        return run_folders.group_of_path(self.group, path)
+        return (self._rank(scheme[0] if len(self.group) > 1 else scheme), scheme, seed)
 
     def _merge_and_write(self, current, new):
         return results.write_merged(self.folder, current, new, lambda record: self._sort_key(
-            *self._run_key(record)), self._run_key)
+            *self._key(record)), self._key)
 
     def _write_if_changed(self, name, text):
         files.write_if_changed(os.path.join(self.folder, name), text)

@@ -14,7 +14,7 @@ import shutil
 from . import files
 from .records import is_seed, plain_name
 
-__all__ = ["RUN", "STAGING", "ASIDE", "scheme_folders", "group_path", "group_of_path", "clean",
+__all__ = ["RUN", "STAGING", "ASIDE", "scheme_folders", "check_group", "run_key", "group_path", "group_of_path", "clean",
            "remove_runs"]
 
 RUN = re.compile(r"seed-(\d+)")
@@ -33,9 +33,25 @@ def scheme_folders(folder, depth=1):
             for below in scheme_folders(os.path.join(folder, name), depth - 1)]
 
 
+def check_group(group):
+    """`group` (record field names naming a run's folders) as a tuple, checked."""
+    if isinstance(group, str) or not group or not all(isinstance(f, str) for f in group):
+        raise ValueError(f"Argument `group` must be a non-empty tuple of record field "
+                         f"names. Received: group={group!r}")
+    return tuple(group)
+
+
+def run_key(fields, record):
+    """`(group value, seed)` of a record: `(scheme, seed)` for `fields=("scheme",)`."""
+    values = tuple(record.get(field) for field in fields)
+    return (values if len(values) > 1 else values[0]), record["seed"]
+
+
 def group_path(fields, group, separator=os.sep):
-    """The folders of a run group: `he` for `fields=("scheme",)`, `sp/width-64` for
-    `("parametrization", "width")` and `("sp", 64)` (an int's folder is `<field>-<int>`)."""
+    """The folders of a run group above `seed-<k>`: `he` for `fields=("scheme",)`,
+    `sp/width-64` for `("parametrization", "width")` and `group=("sp", 64)` (an int's
+    folder is `<field>-<int>`): a method of `Experiment` then takes `("sp", 64)` where
+    it takes a scheme, and `rank` orders the first field."""
     values = tuple(group) if len(fields) > 1 and isinstance(group, (tuple, list)) else (group,)
     if len(values) != len(fields):
         raise ValueError(f"Argument `scheme` must be a tuple of {fields}. Received: "
