@@ -97,7 +97,12 @@ def run(args, out):
     from keras_initcmp.width.coordinates import coord_check
     from keras_initcmp.width.slopes import slope_table
 
+    from keras_initcmp.experiments.width import WIDTH_EXPERIMENTS
+
     data = None
+    if ":" not in args.experiment and args.experiment not in WIDTH_EXPERIMENTS:
+        fail(f"--experiment: must be one of {', '.join(WIDTH_EXPERIMENTS)} or a "
+             f"module:function, got {args.experiment!r}")
     if ":" in args.experiment:
         if args.data is None:
             fail("--experiment module:function: needs --data FILE.npz (the fixed batch)")

@@ -115,8 +115,12 @@ def _builtin_defaults(build):
     """The built-in width experiment's batch and settings where `build` names one."""
     if not isinstance(build, str) or ":" in build:
         return {}
-    from keras_initcmp.experiments.width import get_width_experiment
-    entry = get_width_experiment(build)
+    from keras_initcmp.experiments.width import WIDTH_EXPERIMENTS
+    if build not in WIDTH_EXPERIMENTS:
+        raise ValueError(f"Argument `build` must be a function of the width, one of "
+                         f"{tuple(WIDTH_EXPERIMENTS)} or 'module:function'. "
+                         f"Received: build={build!r}")
+    entry = WIDTH_EXPERIMENTS[build]
     return {**entry.settings, "data": entry.load_batch()}
 
 

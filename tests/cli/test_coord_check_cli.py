@@ -53,7 +53,7 @@ def test_user_module_function_end_to_end(capsys, tmp_path, user_build):
     (["--steps", "0"], "--steps"),
     (["--optimizer", "lion"], "--optimizer"),
     (["--learning-rate", "-1"], "--learning-rate"),
-    (["--experiment", "no-such"], "experiment"),
+    (["--experiment", "no-such"], "--experiment"),
     (["--experiment", "no_module_here:build", "--data", "x.npz"], "x.npz"),
     (["--experiment", "m:f"], "--data"),
     (["--data", "x.npz"], "--data"),

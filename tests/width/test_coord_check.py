@@ -108,6 +108,7 @@ def test_resume_runs_nothing_again(check):
 
 @pytest.mark.parametrize("kwargs, argument", [
     ({"widths": (64,)}, "widths"),
+    ({"build": "no-such"}, "build"),
     ({"widths": (64, "a")}, "widths"),
     ({"parametrization": "ntk"}, "parametrization"),
     ({"scheme": "random"}, "scheme"),
@@ -118,9 +119,10 @@ def test_resume_runs_nothing_again(check):
     ({"data": (np.zeros((3, 64)), np.zeros(2))}, "data"),
 ])
 def test_bad_input_names_the_argument(kwargs, argument, tmp_path):
-    arguments = {"widths": (16, 32), "data": digits_batch(), "logdir": tmp_path, **kwargs}
+    arguments = {"build": width_mlp, "widths": (16, 32), "data": digits_batch(),
+                 "logdir": tmp_path, **kwargs}
     with pytest.raises(ValueError, match=f"`{argument}`"):
-        keras_initcmp.coord_check(width_mlp, **arguments)
+        keras_initcmp.coord_check(**arguments)
     assert not os.listdir(tmp_path)  # nothing written
 
 
