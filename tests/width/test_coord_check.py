@@ -133,3 +133,14 @@ def test_report_redraws_a_coordinate_check(check):
     result = keras_initcmp.report(folder)
     assert result.kind == "coord-check" and os.path.isfile(result.figures["coord_check"])
     assert result.data["slopes"] == slope_module.slopes(records)
+
+
+def test_worker_processes_give_the_records_of_one_process(tmp_path):
+    # CoordTask travels to spawned workers by pickle, its build by reference.
+    arguments = dict(widths=(16, 32), data=digits_batch(), parametrization=["sp", "mup"],
+                     steps=2, logdir=tmp_path, report=False)
+    here = keras_initcmp.coord_check(width_mlp, experiment="here", **arguments)
+    workers = keras_initcmp.coord_check(width_mlp, experiment="workers", jobs=2, **arguments)
+    assert [(r["parametrization"], r["width"], r["layer"], r["step"]) for r in workers] == [
+        (r["parametrization"], r["width"], r["layer"], r["step"]) for r in here]
+    np.testing.assert_allclose([r["l1"] for r in workers], [r["l1"] for r in here], rtol=1e-4)
