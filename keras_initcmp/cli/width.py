@@ -95,7 +95,7 @@ def run(args, out):
     """Runs `coord-check` from parsed `args`; writes to `out`."""
     from keras_initcmp.cli.args import fail
     from keras_initcmp.width.coordinates import coord_check
-    from keras_initcmp.width.slopes import slope_table
+    from keras_initcmp.reports.slopes import slope_table
 
     from keras_initcmp.experiments.width import WIDTH_EXPERIMENTS
 

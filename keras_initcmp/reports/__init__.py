@@ -8,6 +8,8 @@
 | `draw` | those numbers → matplotlib figures (headless; loaded only when drawing) |
 | `write` | figures → PNG files, `report.md`, TensorBoard images |
 | `palette` | each scheme's colour and marker, the same in every figure |
+| `slopes` | a coordinate check's log-log slopes of `l1` on width, verdicts, the table |
+| `width` | a coordinate check's figure, `coord_check.md` and its TensorBoard image |
 
 A new figure is its numbers in `aggregate` and its drawing in `draw`. Nothing here
 imports TensorFlow.

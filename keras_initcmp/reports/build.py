@@ -55,7 +55,7 @@ class Report:
     Attributes:
         path: The `report.md` file.
         kind: `"compare"`, `"probe"` or `"coord-check"` (then `figures` holds
-            `coord_check` and `data["slopes"]` the fits of `keras_initcmp.width.slopes`).
+            `coord_check` and `data["slopes"]` the fits of `keras_initcmp.reports.slopes`).
         figures: `{name: png path}` for the figures made (see `FIGURES`).
         data: `{name: plotted data}` per figure, plus `"final"` (compare: final
             numbers per scheme) or `"std_table"` (probe: std, `predicted_std`, zero
@@ -96,8 +96,8 @@ def report(experiment_dir, *, log_scale=False, dpi=110, tensorboard=True):
     folder = os.fspath(experiment_dir)
     coordinates = _coordinate_check_records(folder)
     if coordinates:  # a coordinate check has its own figure and table (keras_initcmp.width)
-        from keras_initcmp.width.figure import FIGURE, write_figure
-        from keras_initcmp.width.slopes import slopes
+        from keras_initcmp.reports.width import FIGURE, write_figure
+        from keras_initcmp.reports.slopes import slopes
         png = write_figure(folder, coordinates, dpi, tensorboard)
         return Report(os.path.join(folder, f"{FIGURE}.md"), "coord-check", {FIGURE: png},
                       {"slopes": slopes(coordinates)}, {}, [])

@@ -2,11 +2,10 @@
 
 - `coordinates`: `coord_check`, the sweep over parametrizations × widths × seeds;
 - `training`: one run (`CoordTask`): initialize, train a few steps, record `l1`;
-- `slopes`: log-log slopes of `l1` on width per layer and step, verdicts, the table;
-- `figure`: the report figure (PNG, TensorBoard image, `coord_check.md`);
 - `builders`: `build(width)` from a callable, a built-in name or `module:function`;
 - the built-in width experiments (`width-mlp`, `width-transformer`) are
-  `keras_initcmp.experiments.width`; the `coord-check` command is `keras_initcmp.cli.width`.
+  `keras_initcmp.experiments.width`; the `coord-check` command is `keras_initcmp.cli.width`;
+  the slopes, the verdicts and the figure are `keras_initcmp.reports.slopes` and `.width`.
 
 μP itself is `keras_initcmp.mup`.
 """

@@ -35,7 +35,7 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
     `l1 = mean |output|` on the fixed batch is recorded, with the project's statistics
     (`mean`, `std`, `zero_fraction`, `saturation`, `nonfinite`, `dead_units`). Formula of
     the summary: the least-squares slope of `log l1` on `log width` per layer and step
-    (`keras_initcmp.width.slopes`).
+    (`keras_initcmp.reports.slopes`).
 
     Args:
         build: `width -> fresh, built Keras model`; a built-in width experiment's name
@@ -106,7 +106,7 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
             pass
         records = folder.records()
     if report and records:
-        from keras_initcmp.width.figure import write_figure
+        from keras_initcmp.reports.width import write_figure
         write_figure(folder.folder, records)
     return records
 

@@ -10,7 +10,7 @@ import pytest
 
 import keras_initcmp
 from keras_initcmp.experiments.width import digits_batch, width_mlp
-from keras_initcmp.width import slopes as slope_module
+from keras_initcmp.reports import slopes as slope_module
 from events import read_events  # tests/support
 
 WIDTHS = (32, 128, 512)

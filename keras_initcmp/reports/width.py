@@ -1,4 +1,4 @@
-"""The coordinate-check figure, in the style of the paper's: one panel per step, width on
+"""A coordinate check's figure, in the style of the paper's: one panel per step, width on
 a log axis, mean |output| (`l1`) on a log axis, one line per layer (mean over seeds); SP
 in the top row, μP below. Saved as `<experiment>/coord_check.png` and logged to
 TensorBoard's Images dashboard (tag `report/coord_check`, the root run) through the
@@ -74,7 +74,7 @@ def write_figure(folder, records, dpi=110, tensorboard=True):
     `<folder>/coord_check.md`, and (by default) the figure into TensorBoard; returns
     the PNG's path. Raises a one-line `ValueError` when the folder cannot be written."""
     from keras_initcmp.reports.write import log_images, save_figures
-    from keras_initcmp.width.slopes import FLAT, SPREAD, slope_table
+    from keras_initcmp.reports.slopes import FLAT, SPREAD, slope_table
 
     figure = draw_figure(records)
     paths = save_figures(folder, {FIGURE: figure}, (FIGURE,), dpi)

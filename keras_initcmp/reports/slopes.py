@@ -1,4 +1,5 @@
-"""How each layer's activation size scales with width: log-log slopes, verdicts, the table.
+"""A coordinate check's numbers: how each layer's activation size scales with width
+(log-log slopes, verdicts, the summary table).
 
 For each parametrization, layer and step `t`, the least-squares slope of `log l1` on
 `log width`: 0 where the layer's mean |output| does not change with width (μP's
@@ -87,8 +88,6 @@ def slopes(records):
 def slope_table(records):
     """The summary table: one row per parametrization and layer (in call order), one
     column per step, each cell `slope verdict` (`+0.98 grows`, `-0.02 flat`)."""
-    from keras_initcmp.driver.summary import table
-
     fits = slopes(records)
     steps = sorted({step for _, _, step in fits})
     rows = []
@@ -101,4 +100,9 @@ def slope_table(records):
                          else "no fit")
         rows.append([parametrization, layer, *cells])
     header = ["param.", "layer", *[f"t={step}" for step in steps]]
-    return table(header, rows)
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    lines = [header, ["-" * width for width in widths]] + rows
+    # The layout of the other summary tables: first column left, the others right.
+    return "\n".join("  ".join(str(cell).ljust(width) if i < 2 else str(cell).rjust(width)
+                               for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
+                      for line in lines)
