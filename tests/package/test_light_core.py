@@ -47,6 +47,8 @@ PUBLIC = {
     "lsuv": ("function", "keras_initcmp.reinit.unit_variance"),
     "doctor": ("function", "keras_initcmp.checkup.diagnosis"),
     "report": ("function", "keras_initcmp.reports.build"),
+    "coord_check": ("function", "keras_initcmp.width.coordinates"),
+    "mup": ("module", "keras_initcmp.mup"),
 }
 
 
