@@ -129,6 +129,7 @@ _OTHER_BACKEND = textwrap.dedent("""
     import keras, numpy as np
     from keras_initcmp import mup
     from keras_initcmp.experiments.width import width_mlp
+    from keras_initcmp.reinit.redraw import redraw_kernels
     model = width_mlp(64)
     shapes = mup.base_shapes(model, width_mlp(16), width_mlp(32))
     mup.initialize(model, shapes, "he", 0)
@@ -154,6 +155,24 @@ _OTHER_BACKEND = textwrap.dedent("""
         loaded = keras.models.load_model(path)
         assert loaded.optimizer.multipliers == net.optimizer.multipliers
         loaded.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    # At the base width μP trains as SP: same draws, same updates, three Adam steps.
+    base = width_mlp(16)
+    base_shapes = mup.base_shapes(base, width_mlp(16), width_mlp(32))
+    nets = []
+    for parametrization in ("sp", "mup"):
+        net = keras.models.clone_model(base)
+        if parametrization == "mup":
+            mup.initialize(net, mup.base_shapes(net, width_mlp(16), width_mlp(32)), "he", 0)
+            optimizer = mup.optimizer("adam", 0.01, base_shapes)
+        else:
+            redraw_kernels(net, "he", 0)
+            optimizer = keras.optimizers.Adam(0.01)
+        net.compile(optimizer=optimizer, loss=loss)
+        for _ in range(3):
+            net.train_on_batch(x, y)
+        nets.append(net.get_weights())
+    for a, b in zip(*nets):
+        assert np.allclose(a, b, rtol=1e-6, atol=1e-7)
     print("ok", keras.backend.backend())
 """)
 
