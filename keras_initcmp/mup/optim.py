@@ -49,6 +49,8 @@ def lr_multipliers(shapes, optimizer="adam"):
     adam = optimizer != "sgd"
     multipliers = {}
     for path, shape in shapes.items():
+        if not shape.trainable:  # no optimizer sees it (BatchNorm's moving statistics)
+            continue
         m_in, m_out = shape.fan_in_mult, shape.fan_out_mult
         if shape.kind == "hidden":
             factor = 1 / m_in if adam else m_out / m_in

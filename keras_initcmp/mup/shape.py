@@ -55,6 +55,7 @@ class VariableShape:
             variables (μP's `1/d` logits folded in), else 1.
         readout: `True` for a `MuReadout` kernel, whose layer applies the output
             multiplier itself (nothing is folded into its weights).
+        trainable: Whether an optimizer updates it (BatchNorm's moving statistics not).
     """
 
     path: str
@@ -65,6 +66,7 @@ class VariableShape:
     fan_out_mult: float = 1.0
     attention_scale: float = 1.0
     readout: bool = False
+    trainable: bool = True
 
 
 def base_shapes(model, base, delta=None):
@@ -125,7 +127,7 @@ def _shape(mine, base, delta):
         scale = math.sqrt(base["key_dim"] / mine["key_dim"])
     return VariableShape(mine["path"], kind, fan(fan_in_axes, mine["shape"]),
                          fan(fan_out_axes, mine["shape"]), in_mult, out_mult, scale,
-                         mine["readout"] and kind == "output")
+                         mine["readout"] and kind == "output", mine["trainable"])
 
 
 def _describe(model):
@@ -141,7 +143,8 @@ def _describe(model):
         shape = tuple(int(size) for size in variable.shape)
         described.append({"path": variable.path, "shape": shape,
                           "axes": _axes(layer, variable, shape), "key_dim": key_dim,
-                          "readout": getattr(layer, "mup_readout", False)})
+                          "readout": getattr(layer, "mup_readout", False),
+                          "trainable": bool(variable.trainable)})
     return described
 
 

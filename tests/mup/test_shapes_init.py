@@ -142,3 +142,23 @@ def test_bad_input_names_the_argument():
         mup.MuAdam(0.1, multipliers={"a": -1})
     with pytest.raises(ValueError, match="Argument `width_mult`"):
         mup.MuReadout(3, width_mult=0)
+
+
+def test_conv_and_batchnorm_shapes():
+    def build(width):
+        inputs = keras.Input((6, 6, 3))
+        hidden = keras.layers.Conv2D(width, 3, activation="relu", name="conv_in")(inputs)
+        hidden = keras.layers.BatchNormalization(name="norm")(hidden)
+        hidden = keras.layers.Conv2D(width, 3, name="conv_hidden")(hidden)
+        pooled = keras.layers.GlobalAveragePooling2D()(hidden)
+        return keras.Model(inputs, keras.layers.Dense(4, name="readout")(pooled))
+
+    shapes = mup.base_shapes(build(32), build(8), build(16))
+    # The window never grows: fan-in 3·3·channels, the width multiplier the channels'.
+    assert (shapes["conv_in/kernel"].kind, shapes["conv_in/kernel"].fan_in) == ("input", 27)
+    hidden = shapes["conv_hidden/kernel"]
+    assert (hidden.kind, hidden.fan_in, hidden.fan_in_mult) == ("hidden", 9 * 32, 4.0)
+    assert shapes["norm/moving_mean"].kind == "input" and not shapes["norm/moving_mean"].trainable
+    sgd = mup.lr_multipliers(shapes, "sgd")
+    assert sgd["norm/gamma"] == 4.0 and "norm/moving_mean" not in sgd  # no optimizer sees it
+    assert "conv_hidden/kernel" not in sgd  # m_out / m_in = 1
