@@ -145,7 +145,8 @@ def parser(commands):
     _add_report(sub, commands["report"])
     _add_doctor(sub, commands["doctor"])
     _add_listing(sub, commands["list"])
-    width_command.add_parser(sub, commands["coord-check"], _positive_int, _positive_float)
+    width_command.add_parser(sub, commands["coord-check"], _positive_int, _positive_float,
+                             _resources)
     _add_article(sub)
     return top
 

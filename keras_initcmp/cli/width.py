@@ -31,7 +31,7 @@ def _widths(text):
     return widths
 
 
-def add_parser(sub, run_command, positive_int, positive_float):
+def add_parser(sub, run_command, positive_int, positive_float, resources):
     """Declares `coord-check` on the subparsers `sub`; `run_command(args, out)` runs it."""
     from keras_initcmp.mup import MUP_SCHEMES
     from keras_initcmp.mup.optim import OPTIMIZERS
@@ -75,6 +75,11 @@ def add_parser(sub, run_command, positive_int, positive_float):
                          help="root of the TensorBoard runs (default logs)")
     command.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                          help="runs at once, each in its own process (default 1)")
+    command.add_argument("--dask", nargs="?", const=True, metavar="ADDRESS",
+                         help="run on a Dask cluster, as compare --dask does (tcp://host:8786, "
+                         "bare: $DASK_SCHEDULER_ADDRESS, or 'local')")
+    command.add_argument("--dask-resources", type=resources, metavar="NAME=N,...",
+                         help="Dask worker resources each run holds, e.g. GPU=1")
     command.add_argument("--overwrite", action="store_true",
                          help="replace existing results instead of resuming them")
     command.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -118,7 +123,8 @@ def run(args, out):
         args.experiment, args.widths, data, parametrization=args.parametrization,
         scheme=args.scheme, steps=args.steps, seeds=args.seeds, optimizer=args.optimizer,
         learning_rate=args.learning_rate, base_width=args.base_width, experiment=name,
-        logdir=args.logdir, jobs=args.jobs, overwrite=args.overwrite,
+        logdir=args.logdir, jobs=args.jobs, dask=args.dask, dask_resources=args.dask_resources,
+        overwrite=args.overwrite,
         progress=None if args.quiet else out)
     folder = os.path.join(args.logdir, name)
     out.write(f"\n{slope_table(records)}\n\nslope of log l1 on log width per layer and step "

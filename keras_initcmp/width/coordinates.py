@@ -27,8 +27,8 @@ DEFAULT_LEARNING_RATES = {"adam": 0.01, "adamw": 0.01, "sgd": 0.1}
 
 def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="he", steps=4,
                 seeds=1, optimizer=None, learning_rate=None, base_width=None, loss=None,
-                experiment="coord-check", logdir="logs", batch_size=None, jobs=1,
-                overwrite=False, report=True, progress=None):
+                experiment="coord-check", logdir="logs", batch_size=None, jobs=1, dask=None,
+                dask_resources=None, overwrite=False, report=True, progress=None):
     """Train `build(width)` a few steps at each width; record each layer's mean |output|.
 
     At every step `t` (before its update; `t = 1` is initialization) each layer's
@@ -54,7 +54,10 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
         experiment, logdir: Runs go to
             `<logdir>/<experiment>/<parametrization>/width-<w>/seed-<k>/`.
         batch_size: Use only the first `batch_size` samples (default: all of `data`).
-        jobs: Runs at once, each in its own process (default 1).
+        jobs: Runs at once, each in its own process (default 1); with `dask`, runs at once
+            on the cluster.
+        dask, dask_resources: A Dask scheduler's address (or `"local"`) and each run's
+            worker resources, as `compare` takes them (`keras_initcmp.distributed`).
         overwrite: Replace earlier results instead of resuming.
         report: Also draw the figure `coord_check.png` and log it to TensorBoard.
         progress: A text stream for a live line per run, or `None`.
@@ -70,7 +73,8 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
     Paper: G. Yang, E. J. Hu et al., "Tensor Programs V", 2022 (arXiv 2203.03466),
     Figure 5 and Appendix D.1 (the coordinate check).
     """
-    from keras_initcmp.driver.sweep import _execute  # the sweep's executor: jobs, workers
+    # The sweep's executor, as compare's: this process, worker processes or Dask.
+    from keras_initcmp.driver.sweep import _execute, _pool
 
     defaults = _builtin_defaults(build)
     widths = _widths(defaults.get("widths") if widths is None else widths)
@@ -97,12 +101,12 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
                 "base_width": base_width, "loss": loss}
     folder = store.Experiment(logdir, experiment, rank=PARAMETRIZATIONS,
                               group=("parametrization", "width"))
-    with folder:
+    with _pool(jobs, dask, dask_resources) as pool, folder:
         done = {(record["parametrization"], record["width"], record["seed"])
                 for record in folder.open(settings, overwrite)}
         todo = [((p, w), seed) for p in parametrizations for w in widths
                 for seed in range(seeds) if (p, w, seed) not in done]
-        for _ in _execute(task, todo, folder, jobs, progress):
+        for _ in _execute(task, todo, folder, pool, progress):
             pass
         records = folder.records()
     if report and records:
