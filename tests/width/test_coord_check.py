@@ -135,12 +135,18 @@ def test_report_redraws_a_coordinate_check(check):
     assert result.data["slopes"] == slope_module.slopes(records)
 
 
-def test_worker_processes_give_the_records_of_one_process(tmp_path):
+def test_workers_and_dask_give_the_records_of_one_process(tmp_path):
     # CoordTask travels to spawned workers by pickle, its build by reference.
     arguments = dict(widths=(16, 32), data=digits_batch(), parametrization=["sp", "mup"],
                      steps=2, logdir=tmp_path, report=False)
     here = keras_initcmp.coord_check(width_mlp, experiment="here", **arguments)
     workers = keras_initcmp.coord_check(width_mlp, experiment="workers", jobs=2, **arguments)
-    assert [(r["parametrization"], r["width"], r["layer"], r["step"]) for r in workers] == [
-        (r["parametrization"], r["width"], r["layer"], r["step"]) for r in here]
-    np.testing.assert_allclose([r["l1"] for r in workers], [r["l1"] for r in here], rtol=1e-4)
+    # A Dask cluster on 127.0.0.1 for this sweep, stopped at its end (the sweep's pool).
+    cluster = keras_initcmp.coord_check(width_mlp, experiment="dask", jobs=2, dask="local",
+                                        **arguments)
+    for other in (workers, cluster):
+        assert [(r["parametrization"], r["width"], r["layer"], r["step"]) for r in other] == [
+            (r["parametrization"], r["width"], r["layer"], r["step"]) for r in here]
+        np.testing.assert_allclose([r["l1"] for r in other], [r["l1"] for r in here], rtol=1e-4)
+    events = read_events(os.path.join(tmp_path, "dask", "mup", "width-32", "seed-0"))
+    assert [step for step, _ in events["coord_l1/readout"]] == [1, 2]  # files came back
