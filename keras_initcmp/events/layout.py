@@ -57,8 +57,9 @@ def custom_scalars_layout(training=True):
         for title, charts in categories])
 
 
-def write_layout(folder, training=True):
-    """Writes `custom_scalars_layout(training)` as a TensorBoard run in `folder`.
+def write_layout(folder, training=True, layout=None):
+    """Writes `custom_scalars_layout(training)` (or `layout`, another `Layout`: a
+    coordinate check's) as a TensorBoard run in `folder`.
 
     The layout written by an earlier call into `folder` is replaced, so a resumed or
     extended sweep keeps one.
@@ -77,7 +78,8 @@ def write_layout(folder, training=True):
         writer = EventWriter(root, filename_suffix=LAYOUT_SUFFIX)
         # What `custom_scalar.summary.pb` writes, which needs TensorFlow to build it.
         writer.tensor(custom_scalar_metadata.CONFIG_SUMMARY_TAG,
-                      np.array(custom_scalars_layout(training).SerializeToString(), dtype=object),
+                      np.array((layout or custom_scalars_layout(training)).SerializeToString(),
+                               dtype=object),
                       custom_scalar_metadata.create_summary_metadata(), step=0)
         writer.close()
     return writer.path

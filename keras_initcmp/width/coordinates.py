@@ -9,13 +9,14 @@ store's guarantees, worker processes with `jobs`.
 
 import hashlib
 import json
+import re
 
 import numpy as np
 
 from keras_initcmp import checks, store
 from keras_initcmp.mup import check_scheme
 from keras_initcmp.mup.optim import OPTIMIZERS
-from keras_initcmp.width.training import CoordTask
+from keras_initcmp.width.training import L1_TAG, CoordTask
 
 __all__ = ["coord_check", "PARAMETRIZATIONS", "DEFAULT_LEARNING_RATES"]
 
@@ -109,10 +110,28 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
         for _ in _execute(task, todo, folder, pool, progress):
             pass
         records = folder.records()
+        if records:
+            _write_layout(folder.folder, records)
     if report and records:
         from keras_initcmp.reports.width import write_figure
         write_figure(folder.folder, records)
     return records
+
+
+def _write_layout(folder, records):
+    """TensorBoard's Custom Scalars: one chart per layer, `coord_l1/<layer>` against the
+    step t, one line per run (parametrization, width, seed)."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    from keras_initcmp.events.layout import write_layout
+
+    layers = dict.fromkeys(record["layer"] for record in records)
+    charts = [layout_pb2.Chart(title=f"mean |output| of {layer}, every width",
+                               multiline=layout_pb2.MultilineChartContent(
+                                   tag=[f"^{re.escape(L1_TAG.format(layer=layer))}$"]))
+              for layer in layers]
+    write_layout(folder, layout=layout_pb2.Layout(category=[
+        layout_pb2.Category(title="coordinate check", chart=charts)]))
 
 
 def _builtin_defaults(build):

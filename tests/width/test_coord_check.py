@@ -89,7 +89,13 @@ def test_runs_records_and_event_files(check):
     assert os.path.getsize(os.path.join(folder, "coord_check.png")) > 10_000
     with open(os.path.join(folder, "coord_check.md")) as file:
         assert "grows" in file.read()
-    assert "report/coord_check" in read_events(folder)
+    root = read_events(folder)
+    assert "report/coord_check" in root
+    # Custom Scalars: one chart per layer with every run's coord_l1 (the layout, read back).
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    layout = layout_pb2.Layout.FromString(root["custom_scalars__config__"][0][1].item())
+    assert [chart.multiline.tag[0] for chart in layout.category[0].chart] == [
+        f"^coord_l1/{layer}$" for layer in layers]
 
 
 def test_resume_runs_nothing_again(check):
