@@ -122,5 +122,8 @@ def _coordinate_check_records(folder):
 
     if not os.path.isfile(os.path.join(folder, "results.json")):
         return []
-    records = Experiment.from_folder(folder).records()
+    try:
+        records = Experiment.from_folder(folder).records()
+    except ValueError:  # a damaged file: load_experiment says so in the report's words
+        return []
     return records if records and "parametrization" in records[0] else []
