@@ -261,7 +261,10 @@ def _examples():
                         jobs.append({"kind": "cli", "where": where, "argv": argv})
                     else:
                         argv, _ = _drop(argv, "--logdir")
-                        others.append((where, backend, argv + ["--logdir", f"logs-{backend}"]))
+                        # each line its own folder: two lines of other settings would refuse
+                        # each other's results (their sweeps are separate examples)
+                        others.append((where, backend,
+                                       argv + ["--logdir", f"logs-{backend}-{len(others)}"]))
             else:
                 assert language == "", f"{where}: fence language {language!r}: python, bash or none"
     setup = {"kind": "python", "where": "tests/package/test_readme.py:SETUP", "code": SETUP}
