@@ -24,7 +24,7 @@ from keras_initcmp.reinit.redraw import check_schemes
 from keras_initcmp.callbacks.run_log import FINAL_METRICS
 from keras_initcmp.driver.tasks import TrainTask
 
-__all__ = ["sweep"]
+__all__ = ["sweep", "run_pool", "run_all"]
 
 
 def sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, progress,
@@ -44,7 +44,7 @@ def sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, p
     experiment = store.Experiment(logdir, experiment, rank=registry.names())
     task.experiment_name = experiment.name  # not a field: not a setting; pickles along
     # The cluster first: one that does not answer leaves nothing written.
-    with _pool(jobs, dask, dask_resources) as pool, experiment:
+    with run_pool(jobs, dask, dask_resources) as pool, experiment:
         records = experiment.open(settings, overwrite)
         done = {(record["scheme"], record["seed"]) for record in records}
         requested = [(scheme, seed) for scheme in schemes for seed in range(seeds)]
@@ -59,7 +59,7 @@ def sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, p
             progress.write(f"{experiment.folder}: resuming, {len(requested) - len(todo)} of "
                            f"{len(requested)} runs already in results.json\n")
         with _without_retracing_warnings():
-            for _ in _execute(task, todo, experiment, pool, progress):
+            for _ in run_all(task, todo, experiment, pool, progress):
                 pass
         records = experiment.records()  # every sweep's, when several share the experiment
         if isinstance(task, TrainTask) and records:
@@ -70,7 +70,7 @@ def sweep(task, settings, experiment, logdir, schemes, seeds, jobs, overwrite, p
 
 
 @contextlib.contextmanager
-def _pool(jobs, dask, dask_resources):
+def run_pool(jobs, dask, dask_resources):
     """Where the runs go: `None` (this process), a `LocalPool` or a connected `DaskPool`."""
     if dask is None:
         if dask_resources is not None:
@@ -98,7 +98,7 @@ def _without_retracing_warnings():
         logger.setLevel(level)
 
 
-def _execute(task, todo, experiment, pool, progress):
+def run_all(task, todo, experiment, pool, progress):
     """Runs `todo` in this process, or in the workers of `pool` (`workers.LocalPool`,
     `dask_cluster.DaskPool`); yields each run's records as it is finished (moved into
     place and added to the results by the store).

@@ -75,7 +75,7 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
     Figure 5 and Appendix D.1 (the coordinate check).
     """
     # The sweep's executor, as compare's: this process, worker processes or Dask.
-    from keras_initcmp.driver.sweep import _execute, _pool
+    from keras_initcmp.driver.sweep import run_all, run_pool
 
     defaults = _builtin_defaults(build)
     widths = _widths(defaults.get("widths") if widths is None else widths)
@@ -102,12 +102,12 @@ def coord_check(build, widths=None, data=None, *, parametrization="sp", scheme="
                 "base_width": base_width, "loss": loss}
     folder = store.Experiment(logdir, experiment, rank=PARAMETRIZATIONS,
                               group=("parametrization", "width"))
-    with _pool(jobs, dask, dask_resources) as pool, folder:
+    with run_pool(jobs, dask, dask_resources) as pool, folder:
         done = {(record["parametrization"], record["width"], record["seed"])
                 for record in folder.open(settings, overwrite)}
         todo = [((p, w), seed) for p in parametrizations for w in widths
                 for seed in range(seeds) if (p, w, seed) not in done]
-        for _ in _execute(task, todo, folder, pool, progress):
+        for _ in run_all(task, todo, folder, pool, progress):
             pass
         records = folder.records()
         if records:
