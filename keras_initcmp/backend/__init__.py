@@ -6,13 +6,18 @@ each with the same names:
 - `ACCUMULATOR`: the dtype of on-device sums, edges and bucket indices (float64
   where the backend has it);
 - `MAX_STEPS_PER_EXECUTION`: most training steps per compiled call;
-- `flat_function(function)`: a function of one flat float32 tensor, compiled once per
-  process where the backend compiles functions separately (TensorFlow);
+- `layer_summary(bins, max_values)`: a function `activation -> {"moments": the
+  `stats.MOMENTS` vector, "alive": per-unit bool, "rows": [bins, 3] buckets}` (no
+  "rows" when `bins` is None) that a snapshot applies to each layer's output where
+  it is produced (`LayerRecorder(reduce=...)`): scalars exact over every value,
+  buckets over at most `max_values` (`keras_initcmp.measurement.reduction`), each backend its
+  fastest way;
 - `limit_threads(threads)`: cap the op threads of a worker process;
 - `snapshot_function(model, recorder, summarize)`: a compiled function
   `run(x, y=None)` for one inference pass (and with `y` one backward pass) that
   records the layers' outputs and returns `summarize(activations, gradients,
-  weights)` as NumPy, where `activations` is `{path: tensor}`, `gradients`
+  weights)` as NumPy, where `activations` is `{path: what the recorder keeps}`
+  (the tensor, or its `reduce`d summary), `gradients`
   `{path: {variable name: gradient}}` (or `None` without `y`) and `weights`
   `{path: {variable name: value}}`;
 - `step_loop(model, training)`: a function `run(data, steps=1)` that runs `steps` of

@@ -15,8 +15,9 @@ import numpy as np
 
 from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.measurement.recording import variable_names
+from keras_initcmp.measurement.stats import ops_summary
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "step_loop", "is_chief",
+__all__ = ["ACCUMULATOR", "snapshot_function", "layer_summary", "step_loop", "is_chief",
            "deterministic", "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64" if jax.config.jax_enable_x64 else "float32"
@@ -102,10 +103,11 @@ def step_loop(model, training):
     return run
 
 
-def flat_function(function):
-    """`function` itself: it is traced inside the one compiled snapshot (JAX) or run
-    eagerly (PyTorch); see `stats.flat_summary`."""
-    return function
+def layer_summary(bins, max_values):
+    """See `keras_initcmp.backend`: the `keras.ops` summary (`stats.ops_summary`),
+    traced into the one jitted snapshot where each layer produces its output; XLA
+    fuses a layer's moments into one loop over its values."""
+    return ops_summary(bins, max_values)
 
 
 def is_chief(model):

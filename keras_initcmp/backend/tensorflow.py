@@ -7,6 +7,7 @@ took seconds, growing with depth (4.3 s of a 5 s first snapshot for 16 layers).
 """
 
 import contextlib
+import functools
 
 import keras
 import numpy as np
@@ -14,8 +15,11 @@ import tensorflow as tf
 
 from keras_initcmp.arrays import samples
 from keras_initcmp.measurement.recording import variable_names
+from keras_initcmp.measurement.reduction import (bucket_index, bucket_rows, one_pass_moments,
+                                                 sample_indices)
+from keras_initcmp.measurement.stats import alive_units, sample
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "step_loop", "is_chief",
+__all__ = ["ACCUMULATOR", "snapshot_function", "layer_summary", "step_loop", "is_chief",
            "deterministic", "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
@@ -53,11 +57,49 @@ def snapshot_function(model, recorder, summarize):
     return run
 
 
-def flat_function(function):
-    """`function` of one flat float32 tensor, traced once for every size and called as a
-    function, not inlined, by the graphs that use it (see `stats.flat_summary`)."""
-    return tf.function(function, input_signature=[tf.TensorSpec([None], tf.float32)],
-                       autograph=False, experimental_attributes={"_noinline": True})
+def layer_summary(bins, max_values):
+    """See `keras_initcmp.backend`. Per layer, called from the snapshot's plain graph
+    where the layer produces its output: one XLA program for the moments (every
+    statistic fused into one loop over the values; plain TensorFlow runs them as a
+    dozen separate passes) and one for the buckets' index of the (sampled) values,
+    counted by the native `tf.math.bincount` (XLA has no fast scatter on a CPU);
+    dead units by a plain `reduce_any`. XLA compiles each program once per distinct
+    size, at the first snapshot."""
+    flat = tf.TensorSpec([None], tf.float32)
+    bound = tf.TensorSpec([], ACCUMULATOR)
+    moments_of = tf.function(lambda values: one_pass_moments(values, ACCUMULATOR),
+                             input_signature=[flat], autograph=False, jit_compile=True)
+    index_of = tf.function(lambda values, low, high: bucket_index(
+        values, low, high, bins, ACCUMULATOR), input_signature=[flat, bound, bound],
+        autograph=False, jit_compile=True)
+
+    def summarize(activation):
+        values = tf.reshape(tf.cast(activation, tf.float32), [-1])
+        moments = moments_of(values)
+        result = {"moments": moments, "alive": alive_units(activation)}
+        if bins is not None:
+            low, high = moments[-2], moments[-1]
+            index = index_of(_sample(values, max_values), low, high)
+            counts = tf.math.bincount(index, minlength=bins, maxlength=bins)
+            result["rows"] = bucket_rows(counts, low, high, bins, ACCUMULATOR)
+        return result
+
+    return summarize
+
+
+def _sample(values, max_values):
+    positions = None if values.shape[0] is None else sample_indices(values.shape[0], max_values)
+    if positions is None:
+        return values if values.shape[0] is not None else sample(values, max_values)
+    return tf.gather(values, _captured(values.shape[0], max_values))
+
+
+@functools.lru_cache(maxsize=16)
+def _captured(size, max_values):
+    # Made eagerly, so that a graph captures it by reference: not a constant of
+    # megabytes in every graph that samples a layer of this size.
+    with tf.init_scope():
+        return tf.constant(sample_indices(size, max_values))
 
 
 def step_loop(model, training):

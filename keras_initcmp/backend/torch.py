@@ -6,14 +6,17 @@ rows are copied to the host.
 """
 
 import contextlib
+import functools
 
 import keras
 import torch
 
 from keras_initcmp.backend.common import evaluation_data, training_data
 from keras_initcmp.measurement.recording import variable_names
+from keras_initcmp.measurement.reduction import (SATURATION_THRESHOLD, one_pass_moments,
+                                                 sample_indices)
 
-__all__ = ["ACCUMULATOR", "snapshot_function", "flat_function", "step_loop", "is_chief",
+__all__ = ["ACCUMULATOR", "snapshot_function", "layer_summary", "step_loop", "is_chief",
            "deterministic", "training_data", "evaluation_data", "limit_threads"]
 
 ACCUMULATOR = "float64"
@@ -65,10 +68,100 @@ def _gradients(loss, trainable):
     return gradients
 
 
-def flat_function(function):
-    """`function` itself: it is traced inside the one compiled snapshot (JAX) or run
-    eagerly (PyTorch); see `stats.flat_summary`."""
-    return function
+def layer_summary(bins, max_values):
+    """See `keras_initcmp.backend`. Native single-pass kernels, eagerly, on the output
+    while it is hot: `aminmax`, a cascade `sum`, the sum of squares as batched dot
+    products (BLAS), in float64 across blocks, `count_nonzero` of two comparisons, the per-unit sums for dead
+    units (a unit is dead only if its sum is exactly 0; those few are checked value
+    by value), buckets by `bincount`. A layer with a NaN or an infinity takes the
+    masked `keras.ops` path (`reduction.one_pass_moments`)."""
+    def summarize(activation):
+        with torch.no_grad():
+            tensor = activation.detach()
+            values = tensor.reshape(-1).to(torch.float32)
+            moments = _moments(values)
+            result = {"moments": moments, "alive": _alive(tensor, values)}
+            if bins is not None:
+                result["rows"] = _rows(values, moments, bins, max_values)
+        return result
+    return summarize
+
+
+def _moments(values):
+    count = values.numel()
+    low, high = torch.aminmax(values)
+    total = _blocks(values, lambda head: head.sum(-1), lambda tail: tail.sum())
+    if not bool(torch.isfinite(total)):  # NaN, ±Inf, or an overflowing sum: masked
+        return one_pass_moments(values, "float64")
+    mean = total / count
+    squares_about_0 = _sum_of_squares(values)
+    squares = squares_about_0 - count * mean * mean
+    if bool(squares < 1e-2 * squares_about_0):
+        # The mean dominates the spread: the difference above cancels most of its
+        # digits, so take the deviations from the mean instead (a second pass).
+        squares = _sum_of_squares(values - mean.float())
+    zeros = torch.count_nonzero(values == 0)
+    saturated = (torch.count_nonzero(values >= SATURATION_THRESHOLD)
+                 + torch.count_nonzero(values <= -SATURATION_THRESHOLD))
+    size = torch.tensor(float(count), dtype=torch.float64, device=values.device)
+    return torch.stack([size, size, total, squares.clamp(min=0.0), zeros.double(),
+                        saturated.double(), torch.zeros_like(size), low.double(),
+                        high.double()])
+
+
+_BLOCK = 4096
+
+
+def _blocks(values, of_head, of_tail):
+    """`of_head` of the values as `[blocks, 4096]` rows (and `of_tail` of the rest),
+    added in float64: each block's float32 rounding stays at a few ulps of 4096
+    values, and the blocks' results add without float32's error growing with N."""
+    blocks = values.numel() // _BLOCK
+    head = values[:blocks * _BLOCK].view(blocks, _BLOCK)
+    return of_head(head).double().sum() + of_tail(values[blocks * _BLOCK:]).double()
+
+
+def _sum_of_squares(values):
+    """`sum x^2` in one pass: each block's as a float32 dot product (BLAS `bmm`)."""
+    return _blocks(values, lambda head: torch.bmm(head.unsqueeze(1), head.unsqueeze(2)),
+                   lambda tail: torch.dot(tail, tail))
+
+
+def _alive(tensor, values):
+    if tensor.dim() < 2:
+        return (values != 0).any().reshape(1)
+    columns = values.view(-1, tensor.shape[-1])
+    candidates = columns.sum(0) == 0  # every dead unit, and any whose values cancel
+    alive = ~candidates
+    if bool(candidates.any()):
+        alive[candidates] = (columns[:, candidates] != 0).any(0)
+    return alive
+
+
+def _rows(values, moments, bins, max_values):
+    positions = sample_indices(values.numel(), max_values)
+    if positions is not None:
+        values = values[_positions(values.numel(), max_values, values.device)]
+    values = values[torch.isfinite(values)] if moments[6] > 0 else values
+    low, high = float(moments[7]), float(moments[8])
+    counts = torch.zeros(bins, dtype=torch.float64, device=values.device)
+    if values.numel() == 0:
+        return torch.zeros((bins, 3), dtype=torch.float64, device=values.device)
+    if high > low:
+        width = (high - low) / bins
+        index = torch.floor((values.double() - low) / width).clamp_(0, bins - 1).long()
+        counts += torch.bincount(index, minlength=bins)
+        edges = torch.linspace(low, high, bins + 1, dtype=torch.float64, device=values.device)
+    else:  # every value equal: all in the last bucket, every edge at the value
+        counts[-1] = values.numel()
+        edges = torch.full((bins + 1,), high, dtype=torch.float64, device=values.device)
+    edges[-1] = high
+    return torch.stack([edges[:-1], edges[1:], counts], dim=1)
+
+
+@functools.lru_cache(maxsize=16)
+def _positions(size, max_values, device):
+    return torch.from_numpy(sample_indices(size, max_values)).to(device)
 
 
 def is_chief(model):

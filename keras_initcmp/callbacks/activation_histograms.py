@@ -3,10 +3,11 @@
 Keras' TensorBoard callback logs weight histograms only; activation histograms were
 dropped in TF2 and the Keras maintainers asked for a separate callback
 (keras-team/keras PR 17624). This is that callback, for any Keras model on any
-backend: the layers' outputs are recorded during one inference pass
-(`keras_initcmp.measurement.recording`), reduced on the device by one compiled function
-(`keras_initcmp.backend`), and the few numbers per layer that reach the host are
-written by `keras_initcmp.events.writer` (no TensorFlow needed).
+backend: the layers' outputs are summarized during one inference pass, each where
+its layer produces it (`keras_initcmp.measurement.recording`,
+`keras_initcmp.measurement.reduction`), on the device, by the backend's fastest
+kernels (`keras_initcmp.backend`), and the few numbers per layer that reach the
+host are written by `keras_initcmp.events.writer` (no TensorFlow needed).
 """
 
 import functools
@@ -19,8 +20,8 @@ from keras_initcmp import backend, checks
 from keras_initcmp.events.writer import EventWriter
 from keras_initcmp.measurement.recording import LayerRecorder, ensure_built, select_layers
 from keras_initcmp.measurement import tags
-from keras_initcmp.measurement.stats import (STATISTICS, alive_units, as_input_tensors, flat, flat_summary,
-                                 moments_to_stats)
+from keras_initcmp.measurement.stats import (STATISTICS, as_input_tensors, flat, moments_to_stats,
+                                             summary_function)
 
 __all__ = ["ActivationHistograms"]
 
@@ -252,21 +253,24 @@ def _snapshot_function(model, layers, bins, max_histogram_values, weights):
         object.__setattr__(model, _SNAPSHOTS, compiled)
     key = (None if layers is None else tuple(layers), bins, max_histogram_values, weights)
     if key not in compiled:
-        recorder = LayerRecorder(select_layers(model, layers))
+        # Each output is summarized where its layer produces it (`reduce`): the pass
+        # never holds every layer's output, and each is read while hot in cache.
+        recorder = LayerRecorder(select_layers(model, layers),
+                                 reduce=summary_function(bins, max_histogram_values))
         compiled[key] = backend.get().snapshot_function(
             model, recorder, functools.partial(_summarize, bins, max_histogram_values, weights))
     return compiled[key]
 
 
-def _summarize(bins, max_histogram_values, log_weights, activations, gradients, weights):
-    """On the device: per layer, moments, buckets and dead units (and gradients, weights)."""
+def _summarize(bins, max_histogram_values, log_weights, summaries, gradients, weights):
+    """On the device: per layer, the summary taken where the layer produced its output
+    (moments, buckets, dead units), and the gradients' and weights' buckets."""
     def histogram(tensor):
-        return flat_summary(bins, max_histogram_values)(flat(tensor))[1]
+        return summary_function(bins, max_histogram_values)(tensor)["rows"]
 
     results = {}
-    for path, activation in activations.items():
-        moments, rows = flat_summary(bins, max_histogram_values)(flat(activation))
-        result = {"moments": moments, "alive": alive_units(activation), "rows": rows}
+    for path, summary in summaries.items():
+        result = dict(summary)
         if gradients is not None and gradients.get(path):
             result["gradients"] = {name: histogram(g) for name, g in gradients[path].items()}
             result["gradient_norm"] = ops.sqrt(sum(

@@ -104,6 +104,11 @@ class LayerRecorder:
         layers: `{path: layer}` as from `select_layers`.
         record: `"outputs"` (default), or `"inputs"`: each layer's first argument
             (what LSUV rescales a layer on).
+        reduce: `None` (default), or a function of one recorded tensor that is
+            applied where the layer produces it, inside the wrapper: the pass then
+            keeps only `reduce`'s (small) result, not the full tensor, so each
+            output is summarized while it is hot in cache and may be freed as
+            soon as the next layer has read it (the callback's snapshot).
 
     Example:
 
@@ -113,12 +118,16 @@ class LayerRecorder:
     >>> outputs["dense"]
     """
 
-    def __init__(self, layers, record="outputs"):
+    def __init__(self, layers, record="outputs", reduce=None):
         if record not in ("inputs", "outputs"):
             raise ValueError(f"Argument `record` must be one of ('inputs', 'outputs'). "
                              f"Received: record={record!r}")
+        if reduce is not None and not callable(reduce):
+            raise ValueError(f"Argument `reduce` must be a function or None. "
+                             f"Received: reduce={reduce!r}")
         self.layers = dict(layers)
         self.record = record
+        self.reduce = reduce
         self.call_order = []
 
     @contextlib.contextmanager
@@ -132,7 +141,7 @@ class LayerRecorder:
                 # object.__setattr__: Keras (and torch.nn.Module) track attributes set
                 # through their __setattr__; the temporary wrapper must not be tracked.
                 object.__setattr__(layer, "call", _recording_call(
-                    layer.call, path, outputs, self.record == "inputs"))
+                    layer.call, path, outputs, self.record == "inputs", self.reduce))
             yield outputs
         finally:
             for path, original in originals.items():
@@ -158,13 +167,15 @@ class LayerRecorder:
         return {path: results[path] for path in self.call_order if path in results}
 
 
-def _recording_call(call, path, outputs, inputs):
+def _recording_call(call, path, outputs, inputs, reduce):
+    keep = (lambda tensor: tensor) if reduce is None else reduce
+
     def wrapper(*args, **kwargs):
         if inputs and path not in outputs:
-            outputs[path] = args[0] if args else next(iter(kwargs.values()))
+            outputs[path] = keep(args[0] if args else next(iter(kwargs.values())))
         result = call(*args, **kwargs)
         if not inputs and path not in outputs:
-            outputs[path] = keras.tree.flatten(result)[0]
+            outputs[path] = keep(keras.tree.flatten(result)[0])
         return result
     return wrapper
 

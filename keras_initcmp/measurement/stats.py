@@ -11,9 +11,12 @@ batches) and their TensorBoard tags (`keras_initcmp.measurement.tags`, plain Pyt
 - `nonfinite`: count of NaN and ±Inf values;
 - `dead_units`: share of units (the last axis) that are 0 for every sample.
 
-The device part (`layer_moments`, `alive_units`, `buckets`) is written in
-`keras.ops`, so it runs on whichever backend Keras runs, inside `tf.function`,
-`jax.jit` or eagerly on PyTorch; only a few numbers per layer reach the host.
+The device part is each backend's `layer_summary` (`summary_function`), applied
+to every layer's output where the layer produces it: one fused XLA pass on JAX,
+per-layer XLA programs on TensorFlow, native single-pass kernels on PyTorch
+(`keras_initcmp.measurement.reduction` holds what they share). `layer_moments`,
+`alive_units` and `buckets` are the same statistics in plain `keras.ops`, for
+any backend; only a few numbers per layer reach the host.
 `activation_stats` is pure (no files, no TensorBoard).
 """
 
@@ -24,13 +27,13 @@ import keras
 from keras import ops
 
 from keras_initcmp import backend, checks
+from keras_initcmp.measurement import reduction
+from keras_initcmp.measurement.reduction import SATURATION_THRESHOLD
 from keras_initcmp.measurement.tags import STATISTICS, scalar_prefix, scalar_tag  # noqa: F401 (re-exported)
 from keras_initcmp.measurement.recording import LayerRecorder, ensure_built, select_layers
 
 __all__ = ["activation_stats", "STATISTICS", "MOMENTS", "SATURATION_THRESHOLD",
            "scalar_prefix", "scalar_tag", "as_input_tensors"]
-
-SATURATION_THRESHOLD = 0.99
 
 MOMENTS = ("total", "finite", "sum", "squared_deviations", "zeros", "saturated",
            "nonfinite", "min", "max")
@@ -117,44 +120,47 @@ def buckets(values, bins, moments, max_values=None, seed=0):
     dtype = backend.get().ACCUMULATOR
     low, high = moments[_AT["min"]], moments[_AT["max"]]
     if max_values is not None:
-        values = _sample(values, max_values, seed)
-    finite = ops.isfinite(values)
-    count = ops.sum(ops.cast(finite, "int32"))
-    spread = high > low
-    width = ops.where(spread, (high - low) / bins, ops.ones((), dtype))
-    offsets = ops.cast(ops.where(finite, values, 0.0), dtype) - ops.where(spread, low, 0.0)
-    index = ops.clip(ops.cast(ops.floor(offsets / width), "int32"), 0, bins - 1)
-    index = ops.where(spread, index, bins - 1)  # one value: all in the last bucket
-    counts = ops.segment_sum(ops.cast(finite, "int32"), index, num_segments=bins)
-    edges = ops.linspace(ops.where(spread, low, high), high, bins + 1)
-    edges = ops.concatenate([edges[:-1], ops.reshape(high, [1])], axis=0)
-    counts = ops.where(count > 0, ops.cast(counts, dtype), ops.zeros((bins,), dtype))
-    left = ops.where(count > 0, edges[:-1], ops.zeros((bins,), dtype))
-    right = ops.where(count > 0, edges[1:], ops.zeros((bins,), dtype))
-    return ops.stack([left, right, counts], axis=1)
+        values = sample(values, max_values, seed)
+    index = reduction.bucket_index(values, low, high, bins, dtype)
+    counts = ops.segment_sum(ops.cast(index < bins, "int32"), ops.minimum(index, bins - 1),
+                             num_segments=bins)
+    return reduction.bucket_rows(counts, low, high, bins, dtype)
 
 
-def _sample(values, max_values, seed):
-    def draw():
-        return ops.take(values, keras.random.randint((max_values,), 0, ops.size(values), seed=seed))
+def sample(values, max_values, seed=0):
+    """At most `max_values` of a flat tensor, drawn uniformly with replacement, the same
+    draw at every call (`reduction.sample_indices`: drawn once per size, on the host)."""
     size = values.shape[0]
-    if size is None:  # a dynamic shape (TensorFlow graphs only): decided in the graph
+    if size is None:  # a dynamic shape (TensorFlow graphs only): drawn in the graph
+        def draw():
+            return ops.take(values, keras.random.randint(
+                (max_values,), 0, ops.size(values), seed=seed))
         return ops.cond(ops.size(values) > max_values, draw, lambda: values)
-    return draw() if size > max_values else values
+    positions = reduction.sample_indices(size, max_values, seed)
+    return values if positions is None else ops.take(values, positions)
+
+
+def ops_summary(bins, max_values):
+    """`activation -> {"moments", "alive"[, "rows"]}` in `keras.ops`, one fused program
+    where the backend compiles the snapshot whole (XLA under `jax.jit`).
+
+    `moments` is `reduction.one_pass_moments`, `alive` is `alive_units`, `rows` the
+    `buckets` (only when `bins` is not `None`)."""
+    def summarize(activation):
+        values = flat(activation)
+        moments = reduction.one_pass_moments(values, backend.get().ACCUMULATOR)
+        result = {"moments": moments, "alive": alive_units(activation)}
+        if bins is not None:
+            result["rows"] = buckets(values, bins, moments, max_values)
+        return result
+    return summarize
 
 
 @functools.lru_cache(maxsize=None)
-def flat_summary(bins, max_values=None):
-    """`values -> (layer_moments, buckets)` of a flat float32 tensor, one per `(bins, cap)`.
-
-    Built once per process and handed to the backend's `flat_function`, so that
-    TensorFlow traces it once for every layer of every model (called as a function,
-    not inlined: a snapshot's graph stays small however deep the model is).
-    """
-    def summarize(values):
-        moments = layer_moments(values)
-        return moments, buckets(values, bins, moments, max_values)
-    return backend.get().flat_function(summarize)
+def summary_function(bins, max_values=None):
+    """The backend's `layer_summary(bins, max_values)`, built once per process and
+    setting: what a snapshot applies to each layer's output where it is produced."""
+    return backend.get().layer_summary(bins, max_values)
 
 
 def combine_moments(a, b):
@@ -224,10 +230,13 @@ def activation_stats(model, x, layers=None, batch_size=None):
     batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
     x = as_input_tensors(x, "x")
     ensure_built(model, x)
-    recorder = LayerRecorder(select_layers(model, layers))
+    # Each layer's output is reduced where it is produced: a batch never holds
+    # every layer's output at once.
+    recorder = LayerRecorder(select_layers(model, layers), reduce=summary_function(None))
 
-    def batch_moments(activations, gradients, weights):
-        return {path: (layer_moments(flat(a)), alive_units(a)) for path, a in activations.items()}
+    def batch_moments(summaries, gradients, weights):
+        return {path: (summary["moments"], summary["alive"])
+                for path, summary in summaries.items()}
 
     run = backend.get().snapshot_function(model, recorder, batch_moments)
     totals, alive = {}, {}
