@@ -4,6 +4,7 @@
 | --- | --- |
 | `recording` | which layers (paths, patterns) and their outputs recorded in one forward pass |
 | `stats` | the statistics on the device, and `activation_stats` |
+| `reduction` | a layer's summary where it is produced: the pieces each backend's `layer_summary` shares |
 | `tags` | the statistics schema's names on disk: every TensorBoard tag (plain Python) |
 
 Re-exported lazily: `tags` is read without Keras' backends (the report needs no
