@@ -87,7 +87,7 @@ def one_reduction_function(model):
     """The floor: the snapshot's machinery with one `sum` per layer, taken where produced."""
     from keras import ops
     from keras_initcmp import backend
-    from keras_initcmp.recording import LayerRecorder, select_layers
+    from keras_initcmp.measurement.recording import LayerRecorder, select_layers
 
     recorder = LayerRecorder(select_layers(model), reduce=ops.sum)
     return backend.get().snapshot_function(model, recorder, lambda sums, gradients, weights: sums)

@@ -15,9 +15,8 @@ import tensorflow as tf
 
 from keras_initcmp.arrays import samples
 from keras_initcmp.measurement.recording import variable_names
-from keras_initcmp.measurement.reduction import (bucket_index, bucket_rows, one_pass_moments,
-                                                 sample_indices)
-from keras_initcmp.measurement.stats import alive_units, sample
+from keras_initcmp.measurement.reduction import (SATURATION_THRESHOLD, bucket_index, bucket_rows,
+                                                 one_pass_moments, sample_indices)
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "layer_summary", "step_loop", "is_chief",
            "deterministic", "training_data", "evaluation_data", "limit_threads"]
@@ -57,41 +56,93 @@ def snapshot_function(model, recorder, summarize):
     return run
 
 
-def layer_summary(bins, max_values):
-    """See `keras_initcmp.backend`. Per layer, called from the snapshot's plain graph
-    where the layer produces its output: one XLA program for the moments (every
-    statistic fused into one loop over the values; plain TensorFlow runs them as a
-    dozen separate passes) and one for the buckets' index of the (sampled) values,
-    counted by the native `tf.math.bincount` (XLA has no fast scatter on a CPU);
-    dead units by a plain `reduce_any`. XLA compiles each program once per distinct
-    size, at the first snapshot."""
-    flat = tf.TensorSpec([None], tf.float32)
-    bound = tf.TensorSpec([], ACCUMULATOR)
-    moments_of = tf.function(lambda values: one_pass_moments(values, ACCUMULATOR),
-                             input_signature=[flat], autograph=False, jit_compile=True)
-    index_of = tf.function(lambda values, low, high: bucket_index(
-        values, low, high, bins, ACCUMULATOR), input_signature=[flat, bound, bound],
-        autograph=False, jit_compile=True)
+XLA_FROM = 2**20
+"""Layers of at least this many values are summarized by XLA programs, smaller ones by
+plain kernels (see `layer_summary`)."""
 
+
+def layer_summary(bins, max_values):
+    """See `keras_initcmp.backend`. Per layer, where the layer produces its output, one
+    call of a summary function traced once per process for every size (called, not
+    inlined: a snapshot's graph stays one op per layer however deep the model; 176
+    layers' reductions inlined made ResNet50's first snapshot take minutes).
+
+    A layer of at least `XLA_FROM` values: one XLA program for the moments (every
+    statistic fused into one loop over the values, where plain TensorFlow runs a
+    dozen passes) and one for the buckets' index of the (sampled) values; XLA
+    compiles each once per distinct size, at the first snapshot. A smaller layer:
+    plain kernels (a few passes, but no compile). The buckets are counted by the
+    native `tf.math.bincount` (XLA has no fast scatter on a CPU), dead units by a
+    plain `reduce_any`."""
     def summarize(activation):
-        values = tf.reshape(tf.cast(activation, tf.float32), [-1])
-        moments = moments_of(values)
-        result = {"moments": moments, "alive": alive_units(activation)}
-        if bins is not None:
-            low, high = moments[-2], moments[-1]
-            index = index_of(_sample(values, max_values), low, high)
-            counts = tf.math.bincount(index, minlength=bins, maxlength=bins)
-            result["rows"] = bucket_rows(counts, low, high, bins, ACCUMULATOR)
-        return result
+        last = activation.shape[-1] if len(activation.shape) >= 2 else 1
+        units = tf.reshape(tf.cast(activation, tf.float32),
+                           [-1, tf.shape(activation)[-1] if last is None else last])
+        size = None if None in units.shape else units.shape[0] * units.shape[1]
+        return _summary_function(bins, size is not None and size >= XLA_FROM)(
+            units, _positions(units, size, max_values if bins else None))
 
     return summarize
 
 
-def _sample(values, max_values):
-    positions = None if values.shape[0] is None else sample_indices(values.shape[0], max_values)
-    if positions is None:
-        return values if values.shape[0] is not None else sample(values, max_values)
-    return tf.gather(values, _captured(values.shape[0], max_values))
+def _positions(units, size, max_values):
+    """The sample's positions (`reduction.sample_indices`), or none to bin every value."""
+    if size is None and max_values is not None:  # a dynamic shape: drawn in the graph
+        count = tf.size(units)
+        return tf.cond(count > max_values, lambda: tf.random.stateless_uniform(
+            [max_values], seed=[0, 0], minval=0, maxval=count, dtype=tf.int32),
+            lambda: tf.zeros([0], tf.int32))
+    if size is None or sample_indices(size, max_values) is None:
+        return tf.zeros([0], tf.int32)
+    return _captured(size, max_values)
+
+
+@functools.lru_cache(maxsize=None)
+def _summary_function(bins, fused):
+    """`(units [N, C], sample positions or []) -> summary`, traced once for every size."""
+    def summary(units, positions):
+        values = tf.reshape(units, [-1])
+        moments = (_xla_moments if fused else _plain_moments)(values)
+        result = {"moments": moments, "alive": tf.reduce_any(tf.not_equal(units, 0.0), axis=0)}
+        if bins is not None:
+            to_bin = tf.cond(tf.size(positions) > 0, lambda: tf.gather(values, positions),
+                             lambda: values)
+            low, high = moments[-2], moments[-1]
+            index = (_xla_index if fused else bucket_index)(to_bin, low, high, bins, ACCUMULATOR)
+            counts = tf.math.bincount(index, minlength=bins, maxlength=bins)
+            result["rows"] = bucket_rows(counts, low, high, bins, ACCUMULATOR)
+        return result
+
+    signature = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.int32)]
+    return tf.function(summary, input_signature=signature, autograph=False,
+                       experimental_attributes={"_noinline": True})
+
+
+_FLAT = tf.TensorSpec([None], tf.float32)
+_BOUND = tf.TensorSpec([], ACCUMULATOR)
+_xla_moments = tf.function(lambda values: one_pass_moments(values, ACCUMULATOR),
+                           input_signature=[_FLAT], autograph=False, jit_compile=True)
+_xla_index = tf.function(bucket_index, autograph=False, jit_compile=True)
+
+
+def _plain_moments(values):
+    """`MOMENTS` by plain kernels: two passes for the deviations (the mean first), the
+    counts by `count_nonzero`; the masked form only when a value is not finite."""
+    total = tf.reduce_sum(values)
+
+    def finite():
+        count = tf.cast(tf.size(values), tf.float64)
+        squares = tf.reduce_sum(tf.square(values - total / tf.cast(tf.size(values), tf.float32)))
+        zeros = count - tf.cast(tf.math.count_nonzero(values), tf.float64)
+        saturated = tf.cast(tf.math.count_nonzero(tf.abs(values) >= SATURATION_THRESHOLD),
+                            tf.float64)
+        low, high = tf.reduce_min(values), tf.reduce_max(values)
+        return tf.stack([count, count, tf.cast(total, tf.float64), tf.cast(squares, tf.float64),
+                         zeros, saturated, tf.zeros((), tf.float64), tf.cast(low, tf.float64),
+                         tf.cast(high, tf.float64)])
+
+    return tf.cond(tf.math.is_finite(total), finite,
+                   lambda: one_pass_moments(values, ACCUMULATOR))
 
 
 @functools.lru_cache(maxsize=16)
