@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from keras_initcmp.arrays import samples
 from keras_initcmp.measurement.recording import variable_names
-from keras_initcmp.measurement.reduction import (SATURATION_THRESHOLD, bucket_index, bucket_rows,
+from keras_initcmp.measurement.reduction import (SATURATION_THRESHOLD, bucket_index,
                                                  one_pass_moments, sample_indices)
 
 __all__ = ["ACCUMULATOR", "snapshot_function", "layer_summary", "step_loop", "is_chief",
@@ -57,8 +57,10 @@ def snapshot_function(model, recorder, summarize):
 
 
 XLA_FROM = 2**20
-"""Layers of at least this many values are summarized by XLA programs, smaller ones by
-plain kernels (see `layer_summary`)."""
+"""Layers of at least this many values get their moments from an XLA program, smaller
+ones from plain kernels (see `layer_summary`)."""
+XLA_INDEX_FROM = 2**16
+"""Layers of at least this many values get their buckets' index from an XLA program."""
 
 
 def layer_summary(bins, max_values):
@@ -68,10 +70,11 @@ def layer_summary(bins, max_values):
     layers' reductions inlined made ResNet50's first snapshot take minutes).
 
     A layer of at least `XLA_FROM` values: one XLA program for the moments (every
-    statistic fused into one loop over the values, where plain TensorFlow runs a
-    dozen passes) and one for the buckets' index of the (sampled) values; XLA
-    compiles each once per distinct size, at the first snapshot. A smaller layer:
-    plain kernels (a few passes, but no compile). The buckets are counted by the
+    statistic fused into one loop over the values, where plain kernels make about
+    eight passes); from `XLA_INDEX_FROM` values, one for the buckets' index of the
+    (sampled) values (one pass for what takes eight plain float64 passes). XLA
+    compiles each once per distinct size, at the first snapshot: below these sizes
+    plain kernels cost less than a compile. The buckets are counted by the
     native `tf.math.bincount` (XLA has no fast scatter on a CPU), dead units by a
     plain `reduce_any`."""
     def summarize(activation):
@@ -79,7 +82,8 @@ def layer_summary(bins, max_values):
         units = tf.reshape(tf.cast(activation, tf.float32),
                            [-1, tf.shape(activation)[-1] if last is None else last])
         size = None if None in units.shape else units.shape[0] * units.shape[1]
-        return _summary_function(bins, size is not None and size >= XLA_FROM)(
+        known = size is not None
+        return _summary_function(bins, known and size >= XLA_FROM, known and size >= XLA_INDEX_FROM)(
             units, _positions(units, size, max_values if bins else None))
 
     return summarize
@@ -98,7 +102,7 @@ def _positions(units, size, max_values):
 
 
 @functools.lru_cache(maxsize=None)
-def _summary_function(bins, fused):
+def _summary_function(bins, fused, fused_index):
     """`(units [N, C], sample positions or []) -> summary`, traced once for every size."""
     def summary(units, positions):
         values = tf.reshape(units, [-1])
@@ -108,14 +112,26 @@ def _summary_function(bins, fused):
             to_bin = tf.cond(tf.size(positions) > 0, lambda: tf.gather(values, positions),
                              lambda: values)
             low, high = moments[-2], moments[-1]
-            index = (_xla_index if fused else bucket_index)(to_bin, low, high, bins, ACCUMULATOR)
+            index_of = _xla_index if fused_index else bucket_index
+            index = index_of(to_bin, low, high, bins, ACCUMULATOR)
             counts = tf.math.bincount(index, minlength=bins, maxlength=bins)
-            result["rows"] = bucket_rows(counts, low, high, bins, ACCUMULATOR)
+            result["rows"] = _rows(counts, low, high, bins)
         return result
 
     signature = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.int32)]
     return tf.function(summary, input_signature=signature, autograph=False,
                        experimental_attributes={"_noinline": True})
+
+
+def _rows(counts, low, high, bins):
+    """`reduction.bucket_rows` with TensorFlow's own `linspace` op, as in
+    `tf.summary.histogram`: one kernel, whose edges no graph rewrite reorders."""
+    edges = tf.linspace(tf.where(high > low, low, high), high, bins + 1)
+    edges = tf.concat([edges[:-1], [high]], 0)
+    seen = tf.reduce_sum(counts) > 0
+    zeros = tf.zeros([bins], ACCUMULATOR)
+    return tf.stack([tf.where(seen, edges[:-1], zeros), tf.where(seen, edges[1:], zeros),
+                     tf.cast(counts, ACCUMULATOR)], axis=1)
 
 
 _FLAT = tf.TensorSpec([None], tf.float32)
@@ -127,15 +143,16 @@ _xla_index = tf.function(bucket_index, autograph=False, jit_compile=True)
 
 def _plain_moments(values):
     """`MOMENTS` by plain kernels: two passes for the deviations (the mean first), the
-    counts by `count_nonzero`; the masked form only when a value is not finite."""
+    counts as int32 masks; the masked form only when a value is not finite."""
     total = tf.reduce_sum(values)
 
     def finite():
         count = tf.cast(tf.size(values), tf.float64)
         squares = tf.reduce_sum(tf.square(values - total / tf.cast(tf.size(values), tf.float32)))
-        zeros = count - tf.cast(tf.math.count_nonzero(values), tf.float64)
-        saturated = tf.cast(tf.math.count_nonzero(tf.abs(values) >= SATURATION_THRESHOLD),
-                            tf.float64)
+        # int32 masks, not `count_nonzero`'s int64: half the bytes written per value.
+        zeros = tf.cast(tf.reduce_sum(tf.cast(tf.equal(values, 0.0), tf.int32)), tf.float64)
+        saturated = tf.cast(tf.reduce_sum(tf.cast(
+            tf.abs(values) >= SATURATION_THRESHOLD, tf.int32)), tf.float64)
         low, high = tf.reduce_min(values), tf.reduce_max(values)
         return tf.stack([count, count, tf.cast(total, tf.float64), tf.cast(squares, tf.float64),
                          zeros, saturated, tf.zeros((), tf.float64), tf.cast(low, tf.float64),

@@ -52,7 +52,7 @@ def summarize(tensor, bins=BINS, cap=None):
 def main():
     if os.environ.get("XLA_FROM"):  # TensorFlow: the XLA programs, on every size
         from keras_initcmp.backend import tensorflow
-        tensorflow.XLA_FROM = int(os.environ["XLA_FROM"])
+        tensorflow.XLA_FROM = tensorflow.XLA_INDEX_FROM = int(os.environ["XLA_FROM"])
     out = {"backend": backend.name(), "accumulator": backend.get().ACCUMULATOR,
            "summaries": {}, "low_precision": {}}
     data = arrays()
