@@ -49,7 +49,7 @@ def snapshot_function(model, recorder, summarize):
                          for path, layer in recorder.layers.items()}
             gradients = _gradients(loss, trainable)
             with torch.no_grad():
-                activations = {path: a.detach() for path, a in activations.items()}
+                activations = keras.tree.map_structure(lambda tensor: tensor.detach(), activations)
                 result = summarize(activations, gradients, weights())
         return recorder.in_call_order(keras.tree.map_structure(keras.ops.convert_to_numpy, result))
 
