@@ -156,7 +156,7 @@ def main():
 def report_claims(kind, medians):
     from claims import report
 
-    # (The snapshot-vs-forward claims are snapshot_backends.py's, on every backend.)
+    # (The snapshot-vs-forward claims are snapshot_floor.py's, on every backend.)
     plain = medians["plain"]
     if kind == "mlp":
         report(f"{NAMES[kind]} 3-epoch fit CPU time, every='epoch'", medians["every_epoch"]["cpu"],

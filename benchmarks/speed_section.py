@@ -32,7 +32,8 @@ SCRIPTS = {  # script: (arguments, backends it runs on: KERAS_BACKEND for each)
     "compare_sh_vs_floors.py": ((), ("tensorflow",)),
     "callback_overhead.py": (("--repeats", "1", "--configs", "plain,keras_tensorboard,every_epoch"),
                              ("tensorflow",)),
-    "snapshot_backends.py": ((), ("tensorflow",)),  # (runs every backend itself)
+    "snapshot_floor.py": (("--models", "conv,mlp,resnet50", "--repeats", "3"),
+                          ("tensorflow",)),  # (runs every backend itself)
     "resnet50_callback.py": ((), ("tensorflow", "jax", "torch")),
 }
 
