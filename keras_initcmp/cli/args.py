@@ -6,6 +6,7 @@ gives it the function that runs each command. Bad input ends, as every CLI error
 """
 
 import argparse
+import functools
 import sys
 
 import keras
@@ -113,8 +114,13 @@ def _common(command, default_schemes=",".join(driver.DEFAULT_SCHEMES)):
     command.add_argument("--schemes", type=_schemes, default=_schemes(default_schemes),
                          metavar="LIST", help=f"comma-separated schemes (default {default_schemes}; "
                          f"all: {','.join(_ALL_SCHEMES)})")
+    _sweep_options(command)
+
+
+def _sweep_options(command, per="scheme"):
+    """The options of every sweep: seeds, where the runs go, where they run, resume."""
     command.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
-                         help="runs per scheme, with seeds 0..N-1 (default 1)")
+                         help=f"runs per {per}, with seeds 0..N-1 (default 1)")
     command.add_argument("--logdir", default="logs", metavar="DIR",
                          help="root of the TensorBoard runs (default logs)")
     command.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
@@ -146,7 +152,7 @@ def parser(commands):
     _add_doctor(sub, commands["doctor"])
     _add_listing(sub, commands["list"])
     width_command.add_parser(sub, commands["coord-check"], _positive_int, _positive_float,
-                             _resources)
+                             functools.partial(_sweep_options, per="width"))
     _add_article(sub)
     return top
 

@@ -31,8 +31,10 @@ def _widths(text):
     return widths
 
 
-def add_parser(sub, run_command, positive_int, positive_float, resources):
-    """Declares `coord-check` on the subparsers `sub`; `run_command(args, out)` runs it."""
+def add_parser(sub, run_command, positive_int, positive_float, sweep_options):
+    """Declares `coord-check` on the subparsers `sub`; `run_command(args, out)` runs it;
+    `sweep_options(command)` adds the options every sweep shares (seeds, logdir, jobs,
+    dask, overwrite, quiet)."""
     from keras_initcmp.mup import MUP_SCHEMES
     from keras_initcmp.mup.optim import OPTIMIZERS
     from keras_initcmp.experiments.width import WIDTH_EXPERIMENTS
@@ -69,20 +71,7 @@ def add_parser(sub, run_command, positive_int, positive_float, resources):
                          help="default: the experiment's")
     command.add_argument("--base-width", type=positive_int, metavar="N",
                          help="where muP equals SP (default: the smallest width)")
-    command.add_argument("--seeds", type=positive_int, default=1, metavar="N",
-                         help="runs per width, with seeds 0..N-1 (default 1)")
-    command.add_argument("--logdir", default="logs", metavar="DIR",
-                         help="root of the TensorBoard runs (default logs)")
-    command.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                         help="runs at once, each in its own process (default 1)")
-    command.add_argument("--dask", nargs="?", const=True, metavar="ADDRESS",
-                         help="run on a Dask cluster, as compare --dask does (tcp://host:8786, "
-                         "bare: $DASK_SCHEDULER_ADDRESS, or 'local')")
-    command.add_argument("--dask-resources", type=resources, metavar="NAME=N,...",
-                         help="Dask worker resources each run holds, e.g. GPU=1")
-    command.add_argument("--overwrite", action="store_true",
-                         help="replace existing results instead of resuming them")
-    command.add_argument("--quiet", action="store_true", help="no progress lines")
+    sweep_options(command)
     command.set_defaults(run=run_command)
     return command
 
