@@ -1,22 +1,31 @@
-"""Claims: `ActivationHistograms` on ResNet50 — its cost in `fit`, its first and later snapshots.
+"""Claims: what `ActivationHistograms` adds to a ResNet50 `fit`, beside Keras' own TensorBoard.
 
-`keras.applications.ResNet50(weights=None)` on 64×64×3 inputs, 10 classes, every
-layer observed (176) on a 32-image probe, the callback's defaults (no labels: no
-gradients):
+`keras.applications.ResNet50(weights=None)` on 64×64×3 inputs, 10 classes, the
+callback's defaults (every layer observed, 176; a 32-image probe; no labels: no
+gradients). One process per backend (the backend is chosen at import); in it, `fit`
+of 3 epochs × 16 steps of 32 in four configurations:
 
-1. `fit` of 3 epochs × 16 steps of 32 with `ActivationHistograms(every="epoch")`
-   against the same plain `fit` (each on a fresh model, both traced, after a
-   warm-up fit); target 1.10×;
-2. the first snapshot (trace and run) against the first call of a bare compiled
-   forward pass of the probe (trace and run); target 1.5 s;
-3. a later snapshot against a bare forward pass of the probe (medians); target 2.0×.
+- `plain`: no callback (the floor);
+- `keras_tensorboard`: `keras.callbacks.TensorBoard(histogram_freq=1)`, shown beside;
+- `every_epoch`: `ActivationHistograms(every="epoch")`, 4 snapshots (step 0 and each
+  epoch's end); target 1.05× plain (no more than Keras' TensorBoard);
+- `every_4`: `ActivationHistograms(every=4)`, 13 snapshots (step 0, then every 4
+  steps); target 1.25× plain.
 
-Each backend runs in its own process (the backend is chosen at import):
+Each fit runs on a fresh model (its own traces: the training step, and the
+snapshot). Before them, one warm-up fit of one batch per configuration pays what a
+process pays once (TensorFlow's kernels, the summary programs shared by every model,
+see docs/speed.md). Then rounds, the configurations in alternated order (forward,
+then backward: this machine's speed drifts); the claims are ratios of medians. Where
+the time goes: every snapshot inside the fits is timed, and the table gives the first
+(trace and run), the median later one and their total beside the fit.
 
-    .venv/bin/python benchmarks/resnet50_callback.py --backends tensorflow,jax,torch
+    .venv/bin/python benchmarks/resnet50_callback.py                 # TensorFlow, 2 rounds, ~25 min
+    .venv/bin/python benchmarks/resnet50_callback.py --backends jax --rounds 1
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -24,87 +33,110 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHAPE, CLASSES, BATCH, PROBE = (64, 64, 3), 10, 32, 32
+CONFIGS = ("plain", "keras_tensorboard", "every_epoch", "every_4")
+CLASSES, BATCH, PROBE = 10, 32, 32
 
 
-def build():
+def build(size):
     import keras
 
-    model = keras.applications.ResNet50(weights=None, input_shape=SHAPE, classes=CLASSES)
+    model = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3),
+                                        classes=CLASSES)
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
     return model
 
 
-def data(steps):
+def data(steps, size):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(steps * BATCH, *SHAPE)).astype("float32")
+    x = rng.normal(size=(steps * BATCH, size, size, 3)).astype("float32")
     return x, rng.integers(0, CLASSES, size=len(x))
 
 
-def timed(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
-def child(epochs, steps, repeats):
-    from claims import report
-    from keras_initcmp import ActivationHistograms, backend
-    from keras_initcmp.measurement.stats import as_input_tensors
-
-    name = backend.name()
-    x, y = data(steps)
-    probe = x[:PROBE]
-    fit = {"x": x, "y": y, "batch_size": BATCH, "verbose": 0}
-    build().fit(x[:BATCH], y[:BATCH], batch_size=BATCH, verbose=0)  # warm-up: first traces
-    plain = timed(lambda: build().fit(epochs=epochs, **fit))
-    with tempfile.TemporaryDirectory() as logdir:
-        callback = ActivationHistograms(logdir, probe)
-        with_callback = timed(lambda: build().fit(epochs=epochs, callbacks=[callback], **fit))
-    report(f"ResNet50 fit {epochs} epochs x {steps} steps of {BATCH}, every='epoch'",
-           with_callback, plain, "plain fit", 1.10, backend=name)
-
-    model = build()
-    probe_tensor = as_input_tensors(probe, "probe")
-    forward = backend_forward(model)
-    first_forward = timed(lambda: forward(probe_tensor))
-    with tempfile.TemporaryDirectory() as logdir:
-        callback = ActivationHistograms(logdir, probe)
-        callback.set_model(model)
-        first = timed(lambda: callback.snapshot(0))
-        later = statistics.median(timed(lambda: callback.snapshot(1)) for _ in range(repeats))
-        callback.close()
-    bare = statistics.median(timed(lambda: forward(probe_tensor)) for _ in range(repeats))
-    report("ResNet50 first snapshot (trace and run), 176 layers", first, first_forward,
-           "first bare forward (trace and run)", 1.5, backend=name, target_unit="s")
-    report("ResNet50 later snapshot", later, bare, "bare forward of the probe", 2.0,
-           backend=name)
-
-
-def backend_forward(model):
-    """A compiled inference pass, as each backend compiles one, ending on the host."""
+def make_callbacks(config, log_dir, probe):
+    """The configuration's callbacks, and the list its snapshot times go to."""
     import keras
+    from keras_initcmp import ActivationHistograms
 
-    name = keras.backend.backend()
-    if name == "tensorflow":
-        import tensorflow as tf
-        compiled = tf.function(lambda x: model(x, training=False))
-        return lambda x: compiled(x).numpy()
-    if name == "jax":
-        import jax
-        values = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-        compiled = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
-        return lambda x: keras.ops.convert_to_numpy(compiled(values, non_trainable, x))
-    import torch
+    snapshots = []
+    if config == "plain":
+        return [], snapshots
+    if config == "keras_tensorboard":
+        return [keras.callbacks.TensorBoard(log_dir, histogram_freq=1)], snapshots
+    every = "epoch" if config == "every_epoch" else int(config.split("_")[1])
+    callback = ActivationHistograms(log_dir, probe, every=every)
+    snapshot = callback.snapshot
 
-    def forward(x):
-        with torch.no_grad():
-            return keras.ops.convert_to_numpy(model(x, training=False))
-    return forward
+    def timed_snapshot(step):  # the fit calls it through the instance: each call timed
+        start = time.perf_counter()
+        snapshot(step)
+        snapshots.append(time.perf_counter() - start)
+    callback.snapshot = timed_snapshot
+    return [callback], snapshots
+
+
+def fit_once(config, x, y, epochs, size):
+    """Seconds of one `fit` of a fresh model in `config`, and its snapshots' seconds."""
+    model = build(size)
+    with tempfile.TemporaryDirectory() as log_dir:
+        callbacks, snapshots = make_callbacks(config, log_dir, x[:PROBE])
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=callbacks)
+        return time.perf_counter() - start, snapshots
+
+
+def child(epochs, steps, rounds, size):
+    x, y = data(steps, size)
+    warm_up = {config: fit_once(config, x[:BATCH], y[:BATCH], 1, size)[1] for config in CONFIGS}
+    runs = {config: [] for config in CONFIGS}
+    for round_ in range(rounds):
+        for config in CONFIGS if round_ % 2 == 0 else reversed(CONFIGS):
+            runs[config].append(fit_once(config, x, y, epochs, size))
+            print(f"round {round_ + 1} {config}: {runs[config][-1][0]:.1f} s", file=sys.stderr,
+                  flush=True)
+    print(json.dumps({"runs": runs, "warm_up_snapshots": warm_up["every_epoch"]}))
+
+
+def summarize(runs):
+    """Per configuration: median fit, and its snapshots (first, median later, total)."""
+    rows = {}
+    for config, fits in runs.items():
+        snapshots = [times for _, times in fits]
+        rows[config] = {
+            "fit": statistics.median(seconds for seconds, _ in fits),
+            "count": len(snapshots[0]),
+            "first": statistics.median(times[0] for times in snapshots) if snapshots[0] else 0.0,
+            "later": statistics.median(t for times in snapshots for t in times[1:])
+            if len(snapshots[0]) > 1 else 0.0,
+            "total": statistics.median(sum(times) for times in snapshots),
+        }
+    return rows
+
+
+def report_backend(backend, result, epochs, steps, rounds, size):
+    from claims import report
+
+    rows = summarize(result["runs"])
+    plain = rows["plain"]["fit"]
+    print(f"\n### {backend}: ResNet50 {size}x{size}, fit {epochs} epochs x {steps} steps of {BATCH},"
+          f" medians of {rounds} alternated rounds; the warm-up's snapshots (the process's first:"
+          f" trace, summary programs' compiles, run): "
+          + ", ".join(f"{t:.2f} s" for t in result["warm_up_snapshots"]) + "\n")
+    print("| configuration | fit | × plain | snapshots | first snapshot (trace and run) "
+          "| later snapshot | all snapshots | fit − snapshots, × plain |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for config, row in rows.items():
+        print(f"| {config} | {row['fit']:.1f} s | {row['fit'] / plain:.3f} | {row['count']} | "
+              f"{row['first']:.2f} s | {row['later']:.2f} s | {row['total']:.1f} s | "
+              f"{(row['fit'] - row['total']) / plain:.3f} |")
+    print(flush=True)
+    name = f"ResNet50 {size}x{size} fit {epochs} epochs x {steps} steps of {BATCH}"
+    report(f"{name}, every='epoch'", rows["every_epoch"]["fit"], plain, "plain fit", 1.05,
+           backend=backend)
+    report(f"{name}, Keras' TensorBoard(histogram_freq=1)", rows["keras_tensorboard"]["fit"],
+           plain, "plain fit", None, backend=backend)
+    report(f"{name}, every=4", rows["every_4"]["fit"], plain, "plain fit", 1.25, backend=backend)
 
 
 def main():
@@ -113,16 +145,20 @@ def main():
                         help="comma-separated (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--size", type=int, default=64, help="image side (ResNet50: >= 32)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    settings = (args.epochs, args.steps, args.rounds, args.size)
     if args.child:
-        return child(args.epochs, args.steps, args.repeats)
-    for name in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        subprocess.run([sys.executable, __file__, "--child", "--epochs", str(args.epochs),
-                        "--steps", str(args.steps), "--repeats", str(args.repeats)],
-                       env=env, check=True)
+        return child(*settings)
+    for backend in args.backends.split(","):
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", "--epochs", str(args.epochs), "--steps",
+             str(args.steps), "--rounds", str(args.rounds), "--size", str(args.size)],
+            env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
+        report_backend(backend, json.loads(output.strip().splitlines()[-1]), *settings)
 
 
 if __name__ == "__main__":

@@ -56,9 +56,14 @@ def snapshot_function(model, recorder, summarize):
     return run
 
 
-XLA_FROM = 2**20
+XLA_FROM = None
 """Layers of at least this many values get their moments from an XLA program, smaller
-ones from plain kernels (see `layer_summary`)."""
+ones from plain kernels (see `layer_summary`); `None`: plain kernels for every size.
+Off by default: each compiled size keeps ~41 bytes per value resident after its first
+call (784 MiB for an 18.9 M-value layer), which made the conv net's `fit` peak RSS 2.3×
+plain, and the plain kernels measured as fast (conv net 0.32 s against 0.38 s, ResNet50
+0.82 s against 0.98 s a later snapshot; first snapshots 0.6 s against 3.2 s and 3.4 s
+against 5.4 s; docs/speed.md)."""
 XLA_INDEX_FROM = 2**16
 """Layers of at least this many values get their buckets' index from an XLA program."""
 
@@ -69,9 +74,9 @@ def layer_summary(bins, max_values):
     inlined: a snapshot's graph stays one op per layer however deep the model; 176
     layers' reductions inlined made ResNet50's first snapshot take minutes).
 
-    A layer of at least `XLA_FROM` values: one XLA program for the moments (every
-    statistic fused into one loop over the values, where plain kernels make about
-    eight passes); from `XLA_INDEX_FROM` values, one for the buckets' index of the
+    A layer of at least `XLA_FROM` values (when set; off by default): one XLA
+    program for the moments (every statistic fused into one loop over the values,
+    where plain kernels make about eight passes); from `XLA_INDEX_FROM` values, one for the buckets' index of the
     (sampled) values (one pass for what takes eight plain float64 passes). XLA
     compiles each once per distinct size, at the first snapshot: below these sizes
     plain kernels cost less than a compile. The buckets are counted by the
@@ -83,7 +88,8 @@ def layer_summary(bins, max_values):
                            [-1, tf.shape(activation)[-1] if last is None else last])
         size = None if None in units.shape else units.shape[0] * units.shape[1]
         known = size is not None
-        return _summary_function(bins, known and size >= XLA_FROM, known and size >= XLA_INDEX_FROM)(
+        fused = known and XLA_FROM is not None and size >= XLA_FROM
+        return _summary_function(bins, fused, known and size >= XLA_INDEX_FROM)(
             units, _positions(units, size, max_values if bins else None))
 
     return summarize
