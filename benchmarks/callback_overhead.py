@@ -8,7 +8,10 @@ Two models: (a) an MLP 784-512-256-128-64-10 (ReLU) on 30,000 synthetic samples 
 - one snapshot against one plain forward pass of the same probe batch (the floor);
 - `fit` wall and CPU time and peak RSS with no callback, with Keras'
   `TensorBoard(histogram_freq=1)`, and with `ActivationHistograms` at
-  `every="epoch"`, `every=100` and `every=10`.
+  `every="epoch"`, `every=100` and `every=10`; on request (`--configs`), two more
+  that say where the memory goes: `probe_forward`, a bare forward pass of the probe
+  wherever `every="epoch"` snapshots (the floor), and `every_epoch_trim`, the
+  snapshots followed by glibc's `malloc_trim` (the C heap freed but kept).
 
 Each fit runs in a fresh process (peak RSS is per process), after one warm-up epoch,
 configurations interleaved and repeated; the table gives medians and ratios to the
@@ -34,6 +37,7 @@ import tempfile
 import time
 
 CONFIGS = ("plain", "keras_tensorboard", "every_epoch", "every_100", "every_10")
+DIAGNOSTICS = ("probe_forward", "every_epoch_trim")  # (--configs only: see make_callback)
 PROBE_SIZE = 512
 
 
@@ -67,6 +71,27 @@ def make_callback(config, log_dir, probe):
 
     if config == "plain":
         return []
+    if config == "probe_forward":  # the memory floor: the probe's bare forward, when a snapshot runs
+        from snapshot_floor import forward_function
+        from keras_initcmp.measurement.stats import as_input_tensors
+
+        tensors, forward = as_input_tensors(probe, "probe"), {}
+
+        def run(*_):
+            forward.setdefault("function", forward_function(callback.model))(tensors)
+        callback = keras.callbacks.LambdaCallback(on_train_begin=run, on_epoch_end=run)
+        return [callback]
+    if config == "every_epoch_trim":  # how much of the rest is C heap freed but kept
+        import ctypes
+
+        callback = ActivationHistograms(log_dir, probe)
+        snapshot, libc = callback.snapshot, ctypes.CDLL("libc.so.6")
+
+        def trimmed(step):
+            snapshot(step)
+            libc.malloc_trim(0)
+        callback.snapshot = trimmed
+        return [callback]
     if config == "keras_tensorboard":
         return [keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False)]
     every = "epoch" if config == "every_epoch" else int(config.split("_")[1])
@@ -198,6 +223,10 @@ def report_claims(kind, medians, snapshot):
     else:
         report(f"{NAMES[kind]} fit peak RSS, every='epoch'", medians["every_epoch"]["peak_mib"],
                plain["peak_mib"], "plain fit", 1.10, unit="MiB", backend=backend)
+        if "probe_forward" in medians:
+            report(f"{NAMES[kind]} fit peak RSS, the probe's bare forward where each snapshot runs",
+                   medians["probe_forward"]["peak_mib"], plain["peak_mib"], "plain fit", None,
+                   unit="MiB", backend=backend)
         report(f"{NAMES[kind]} peak RSS added by the first snapshot (512-sample probe)",
                snapshot["first_snapshot_mib"], snapshot["first_forward_mib"],
                "by the first bare forward of the probe", None, unit="MiB", backend=backend)
