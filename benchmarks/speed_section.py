@@ -30,7 +30,8 @@ SCRIPTS = {  # script: (arguments, backends it runs on: KERAS_BACKEND for each)
     "circles_vs_numpy.py": ((), ("tensorflow", "jax")),
     "probe_vs_matmuls.py": ((), ("tensorflow",)),
     "compare_sh_vs_floors.py": ((), ("tensorflow",)),
-    "callback_overhead.py": (("--repeats", "1", "--configs", "plain,keras_tensorboard,every_epoch"),
+    "callback_overhead.py": (("--repeats", "1", "--configs",
+                              "plain,keras_tensorboard,every_epoch,probe_forward"),
                              ("tensorflow",)),
     "snapshot_floor.py": (("--models", "conv,mlp,resnet50", "--repeats", "3"),
                           ("tensorflow",)),  # (runs every backend itself)
