@@ -61,9 +61,8 @@ XLA_FROM = None
 ones from plain kernels (see `layer_summary`); `None`: plain kernels for every size.
 Off by default: each compiled size keeps ~41 bytes per value resident after its first
 call (784 MiB for an 18.9 M-value layer), which made the conv net's `fit` peak RSS 2.3×
-plain, and the plain kernels measured as fast (conv net 0.32 s against 0.38 s, ResNet50
-0.82 s against 0.98 s a later snapshot; first snapshots 0.6 s against 3.2 s and 3.4 s
-against 5.4 s; docs/speed.md)."""
+plain; and the plain kernels measured faster (a later ResNet50 snapshot 0.42 s against
+0.66 s, the conv net's 149 ms against 177 ms, first snapshots faster too; docs/speed.md)."""
 XLA_INDEX_FROM = 2**16
 """Layers of at least this many values get their buckets' index from an XLA program."""
 
