@@ -20,7 +20,7 @@ then backward: this machine's speed drifts); the claims are ratios of medians. W
 the time goes: every snapshot inside the fits is timed, and the table gives the first
 (trace and run), the median later one and their total beside the fit.
 
-    .venv/bin/python benchmarks/resnet50_callback.py                 # TensorFlow, 2 rounds, ~25 min
+    .venv/bin/python benchmarks/resnet50_callback.py                 # TensorFlow, 2 rounds, ~10 min on 2 CPUs
     .venv/bin/python benchmarks/resnet50_callback.py --backends jax --rounds 1
 """
 
